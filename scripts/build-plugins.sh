@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds every plugin under plugins/ into a wasm component, next to its manifest
+# (plugins/<name>/<name>.wasm). One guest workspace and one target dir, so std is
+# built once; each plugin is built on its own so the SDK's world feature is not
+# unified across plugins. A second run with nothing changed takes seconds.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT/plugins"
+
+export RUSTC_BOOTSTRAP=1            # -Zbuild-std on Debian's stable rustc
+export PATH="$HOME/.cargo/bin:$PATH" # wasm-component-ld
+CARGO=/usr/bin/cargo
+PROFILE="${HOSTEL_PLUGIN_PROFILE:-release}"
+
+plugins=()
+for manifest in */hostel.toml; do plugins+=("$(dirname "$manifest")"); done
+if [ $# -gt 0 ]; then plugins=("$@"); fi
+
+i=0
+for p in "${plugins[@]}"; do
+  i=$((i + 1))
+  printf '\033[1m==> [%d/%d] building plugin %s\033[0m\n' "$i" "${#plugins[@]}" "$p" >&2
+  start=$(date +%s)
+  $CARGO build --profile "$PROFILE" -p "$p" --quiet
+  crate="${p//-/_}"
+  src="target/wasm32-wasip2/$PROFILE/$crate.wasm"
+  if ! cmp -s "$src" "$p/$p.wasm" 2>/dev/null; then cp "$src" "$p/$p.wasm"; fi
+  printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$p" "$(stat -c %s "$p/$p.wasm")" "$(( $(date +%s) - start ))" >&2
+done
