@@ -1,1 +1,101 @@
-fn main() {}
+//! The `hostel` binary: `hostel serve` runs the HTTP server over the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hostel::api::{self, ApiOptions};
+use hostel::config::Config;
+use hostel::Host;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "hostel", version, about = "A WebAssembly plugin host")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API with the plugins of a directory (loaded lazily).
+    Serve {
+        /// TOML config file; flags override its values.
+        #[arg(long, env = "HOSTEL_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:7070; port 0 picks a free one).
+        #[arg(long, env = "HOSTEL_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Directory scanned for */hostel.toml.
+        #[arg(long, env = "HOSTEL_PLUGINS_DIR")]
+        plugins_dir: Option<PathBuf>,
+        /// Directory for the host's state.
+        #[arg(long, env = "HOSTEL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Log format: text or json.
+        #[arg(long)]
+        log_format: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen, plugins_dir, data_dir, log_format } => {
+            let mut cfg = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            if let Some(v) = listen {
+                cfg.listen = v;
+            }
+            if let Some(v) = plugins_dir {
+                cfg.plugins_dir = v;
+            }
+            if let Some(v) = data_dir {
+                cfg.data_dir = v;
+            }
+            if let Some(v) = log_format {
+                cfg.log_format = v;
+            }
+            serve(cfg).await
+        }
+    }
+}
+
+fn init_logs(format: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("log format {other:?} is not text or json"),
+    }
+    Ok(())
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    init_logs(&cfg.log_format)?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let host = Host::builder()
+        .plugins_dir(&cfg.plugins_dir)
+        .epoch_tick(cfg.epoch_tick)
+        .cache_bytes(cfg.cache_size.as_u64())
+        .build()
+        .context("starting the host")?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving");
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{addr}");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    api::serve(listener, host, ApiOptions { max_body: cfg.max_body.as_u64() as usize }, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! HTTP errors: `{"error":{"code","message"}}` with the status that fits.
+
+use crate::error::{Error, PluginErrorCode};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An error on its way to becoming an HTTP response.
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+/// The HTTP status for each library error.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::UnknownPlugin(_) => StatusCode::NOT_FOUND,
+        Error::WrongKind { .. } => StatusCode::BAD_REQUEST,
+        Error::PluginFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::LoadTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        Error::Plugin { code, .. } => match code {
+            PluginErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            PluginErrorCode::NotFound => StatusCode::NOT_FOUND,
+            PluginErrorCode::Unavailable => StatusCode::BAD_GATEWAY,
+            PluginErrorCode::Denied => StatusCode::FORBIDDEN,
+            PluginErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        Error::MemoryLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError { status: status_of(&e), code: e.code(), message: e.to_string() }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        from_rejection(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+fn from_rejection(status: StatusCode, text: String) -> ApiError {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+    ApiError::new(status, code, text)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        (self.status, body).into_response()
+    }
+}

@@ -1,0 +1,160 @@
+//! Typed invoke routes, one group per plugin kind.
+
+use super::ApiError;
+use crate::bindings::caption::exports::hostel::plugin::captioner::CaptionRequest;
+use crate::host::Host;
+use crate::invoke::Style;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<Host> {
+    Router::new()
+        .route("/v1/plugins/{name}/pdf/info", post(pdf_info))
+        .route("/v1/plugins/{name}/pdf/text", post(pdf_text))
+        .route("/v1/plugins/{name}/connector", get(connector_describe))
+        .route("/v1/plugins/{name}/connector/call", post(connector_call))
+        .route("/v1/plugins/{name}/caption", post(caption))
+        .route("/v1/plugins/{name}/caption/stream", post(caption_stream))
+}
+
+async fn pdf_info(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    Ok(Json(host.pdf_info(&name, &body).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageRange {
+    first: Option<u32>,
+    last: Option<u32>,
+}
+
+async fn pdf_text(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    range: Result<Query<PageRange>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(range) = range?;
+    let body = body?;
+    let pages = host.pdf_text(&name, &body, range.first.unwrap_or(1), range.last).await?;
+    Ok(Json(json!({ "pages": pages })).into_response())
+}
+
+async fn connector_describe(State(host): State<Host>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(host.connector_describe(&name).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectorCall {
+    operation: String,
+    #[serde(default)]
+    args: Value,
+}
+
+async fn connector_call(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    body: Result<Json<ConnectorCall>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(call) = body?;
+    let args = if call.args.is_null() { "{}".to_string() } else { call.args.to_string() };
+    let text = host.connector_call(&name, &call.operation, &args).await?;
+    // Connectors answer JSON text; pass it through as JSON when it parses.
+    let result = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+    Ok(Json(json!({ "result": result })).into_response())
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum StyleArg {
+    Inspirational,
+    Funny,
+    Professional,
+    Casual,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptionArgs {
+    description: String,
+    #[serde(default = "default_style")]
+    style: StyleArg,
+    #[serde(default = "default_hashtags")]
+    hashtag_count: u32,
+    #[serde(default = "default_captions")]
+    max_captions: u32,
+}
+fn default_style() -> StyleArg {
+    StyleArg::Casual
+}
+fn default_hashtags() -> u32 {
+    5
+}
+fn default_captions() -> u32 {
+    3
+}
+
+impl From<CaptionArgs> for CaptionRequest {
+    fn from(a: CaptionArgs) -> Self {
+        CaptionRequest {
+            description: a.description,
+            style: match a.style {
+                StyleArg::Inspirational => Style::Inspirational,
+                StyleArg::Funny => Style::Funny,
+                StyleArg::Professional => Style::Professional,
+                StyleArg::Casual => Style::Casual,
+            },
+            hashtag_count: a.hashtag_count,
+            max_captions: a.max_captions,
+        }
+    }
+}
+
+async fn caption(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    body: Result<Json<CaptionArgs>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(args) = body?;
+    Ok(Json(host.caption(&name, &args.into()).await?).into_response())
+}
+
+/// NDJSON: one caption object per line as the plugin yields them; a failure
+/// after the first line arrives as a final `{"error":{...}}` line.
+async fn caption_stream(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    body: Result<Json<CaptionArgs>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(args) = body?;
+    let stream = host.caption_stream(&name, &args.into()).await?;
+    let lines = futures::stream::unfold(Some(stream), |state| async move {
+        let mut stream = state?;
+        match stream.next().await {
+            Ok(Some(caption)) => {
+                let line = format!("{}\n", json!(caption));
+                Some((Ok::<_, std::io::Error>(Bytes::from(line)), Some(stream)))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                let e = ApiError::from(e);
+                let line = format!("{}\n", json!({"error": {"code": e.code, "message": e.message}}));
+                Some((Ok(Bytes::from(line)), None))
+            }
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+}

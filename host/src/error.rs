@@ -1,0 +1,98 @@
+//! Typed errors of the library. The HTTP adapter maps each to a status and a
+//! stable `code`; embedders match on the variants.
+
+use std::time::Duration;
+
+/// What went wrong with a plugin operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No plugin of that name is registered.
+    #[error("no plugin named {0:?} is registered")]
+    UnknownPlugin(String),
+
+    /// The plugin exists but is of another kind than the call needs.
+    #[error("plugin {plugin:?} is a {actual} plugin, not a {expected}")]
+    WrongKind { plugin: String, expected: &'static str, actual: &'static str },
+
+    /// The plugin could not be loaded (broken component, missing file, invalid manifest).
+    #[error("plugin {plugin:?} failed to load: {message}")]
+    PluginFailed { plugin: String, message: String },
+
+    /// Loading (compiling) took longer than the manifest's load timeout.
+    #[error("plugin {plugin:?} did not load within {after:?}")]
+    LoadTimeout { plugin: String, after: Duration },
+
+    /// The plugin returned a `plugin-error`.
+    #[error("plugin {plugin:?} reported {code}: {message}")]
+    Plugin { plugin: String, code: PluginErrorCode, message: String },
+
+    /// The call ran past its deadline and was interrupted.
+    #[error("plugin {plugin:?} did not finish within {after:?}; the call was interrupted")]
+    Timeout { plugin: String, after: Duration },
+
+    /// The instance tried to grow its memory past the manifest limit.
+    #[error("plugin {plugin:?} exceeded its memory limit of {limit} bytes per instance")]
+    MemoryLimitExceeded { plugin: String, limit: u64 },
+
+    /// The plugin trapped (panic, unreachable, out-of-bounds access, ...).
+    #[error("plugin {plugin:?} trapped: {message}")]
+    Trap { plugin: String, message: String },
+
+    /// The caller's input could not be passed to the plugin at all.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    /// A host-side failure (I/O, configuration).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The class of a `plugin-error` (mirrors the WIT `error-code` enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginErrorCode {
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    Denied,
+    Internal,
+}
+
+impl std::fmt::Display for PluginErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginErrorCode::InvalidInput => "invalid_input",
+            PluginErrorCode::NotFound => "not_found",
+            PluginErrorCode::Unavailable => "unavailable",
+            PluginErrorCode::Denied => "denied",
+            PluginErrorCode::Internal => "internal",
+        })
+    }
+}
+
+impl Error {
+    /// A stable, machine-readable code (used as `error.code` over HTTP).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UnknownPlugin(_) => "unknown_plugin",
+            Error::WrongKind { .. } => "wrong_kind",
+            Error::PluginFailed { .. } => "plugin_failed",
+            Error::LoadTimeout { .. } => "load_timeout",
+            Error::Plugin { code, .. } => match code {
+                PluginErrorCode::InvalidInput => "invalid_input",
+                PluginErrorCode::NotFound => "not_found",
+                PluginErrorCode::Unavailable => "upstream_unavailable",
+                PluginErrorCode::Denied => "denied",
+                PluginErrorCode::Internal => "plugin_internal",
+            },
+            Error::Timeout { .. } => "timeout",
+            Error::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
+            Error::Trap { .. } => "plugin_trapped",
+            Error::InvalidRequest(_) => "bad_request",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Result of library operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

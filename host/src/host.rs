@@ -1,0 +1,164 @@
+//! `Host`: the library's front door. Embedders build one, register plugins and
+//! invoke them; the HTTP server is one adapter over this API.
+
+use crate::engine::Runtime;
+use crate::error::{Error, Result};
+use crate::plugin::{Loaded, Plugin, State};
+use crate::registry::{Registry, Rejected};
+use crate::services::SharedCache;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Builds a [`Host`].
+pub struct HostBuilder {
+    plugins_dir: Option<PathBuf>,
+    epoch_tick: Duration,
+    cache_bytes: u64,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        HostBuilder { plugins_dir: None, epoch_tick: Duration::from_millis(10), cache_bytes: 64 << 20 }
+    }
+}
+
+impl HostBuilder {
+    /// Registers every `*/hostel.toml` under `dir` at build time (nothing is compiled).
+    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plugins_dir = Some(dir.into());
+        self
+    }
+    /// How often the engine's epoch advances: the granularity of call timeouts.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.epoch_tick = tick;
+        self
+    }
+    /// Capacity of the cache shared by plugins (the `cache` import), in bytes.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    pub fn build(self) -> Result<Host> {
+        let runtime = Runtime::new(self.epoch_tick).map_err(|e| Error::Internal(format!("engine: {e:#}")))?;
+        let registry = Registry::default();
+        if let Some(dir) = &self.plugins_dir {
+            let n = registry
+                .scan(dir)
+                .map_err(|e| Error::Internal(format!("cannot read plugins dir {}: {e}", dir.display())))?;
+            tracing::info!(dir = %dir.display(), plugins = n, "plugins registered (compiled lazily on first use)");
+        }
+        Ok(Host {
+            inner: Arc::new(Inner { runtime, registry, cache: SharedCache::new(self.cache_bytes) }),
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub runtime: Runtime,
+    pub registry: Registry,
+    pub cache: SharedCache,
+}
+
+/// A plugin host. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Host {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What the host reports about one plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub kind: &'static str,
+    pub description: String,
+    pub state: State,
+    pub error: Option<String>,
+    /// Unix milliseconds of the last successful load.
+    pub loaded_at_ms: Option<u64>,
+    pub compile_ms: Option<u64>,
+    pub compile_count: u64,
+    pub calls: u64,
+    pub errors: u64,
+    pub instances_created: u64,
+    pub instances_reused: u64,
+    pub idle_instances: usize,
+    pub sha256: Option<String>,
+    pub memory_limit: u64,
+    pub call_timeout_ms: u64,
+    pub priority: i32,
+}
+
+impl Host {
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    pub(crate) fn plugin(&self, name: &str) -> Result<Arc<Plugin>> {
+        self.inner.registry.get(name).ok_or_else(|| Error::UnknownPlugin(name.to_string()))
+    }
+
+    /// Every registered plugin.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.inner.registry.list().iter().map(|p| info(p)).collect()
+    }
+
+    /// Manifests the scan could not register, with the reason.
+    pub fn rejected(&self) -> Vec<Rejected> {
+        self.inner.registry.rejected()
+    }
+
+    /// One plugin.
+    pub fn plugin_info(&self, name: &str) -> Result<PluginInfo> {
+        Ok(info(&*self.plugin(name)?))
+    }
+
+    /// Loads (compiles) a plugin now rather than on first call; retries a failed one.
+    pub async fn load(&self, name: &str) -> Result<PluginInfo> {
+        let plugin = self.plugin(name)?;
+        self.ensure_loaded(&plugin, true).await?;
+        Ok(info(&plugin))
+    }
+
+    /// Drops a plugin's compiled component and idle instances; it stays registered.
+    pub fn unload(&self, name: &str) -> Result<PluginInfo> {
+        let plugin = self.plugin(name)?;
+        if plugin.unload() {
+            tracing::info!(plugin = name, "unloaded");
+        }
+        Ok(info(&plugin))
+    }
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn info(p: &Plugin) -> PluginInfo {
+    let (state, loaded, error): (State, Option<Arc<Loaded>>, Option<String>) = p.status();
+    let m = &p.manifest;
+    PluginInfo {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        kind: m.kind.as_str(),
+        description: m.description.clone(),
+        state,
+        error,
+        loaded_at_ms: loaded.as_ref().map(|l| millis(l.loaded_at)),
+        compile_ms: loaded.as_ref().map(|l| l.compile_time.as_millis() as u64),
+        compile_count: p.stats.compiles.load(Ordering::Relaxed),
+        calls: p.stats.calls.load(Ordering::Relaxed),
+        errors: p.stats.errors.load(Ordering::Relaxed),
+        instances_created: p.stats.instances_created.load(Ordering::Relaxed),
+        instances_reused: p.stats.instances_reused.load(Ordering::Relaxed),
+        idle_instances: p.idle_count(),
+        sha256: loaded.as_ref().map(|l| l.sha256.clone()),
+        memory_limit: m.limits.memory.as_u64(),
+        call_timeout_ms: m.limits.call_timeout.as_millis() as u64,
+        priority: m.priority,
+    }
+}

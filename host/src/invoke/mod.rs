@@ -1,0 +1,127 @@
+//! Invoking plugins: take a warm instance (or instantiate one from the
+//! `InstancePre`), call under the plugin's deadline, then return the instance
+//! for reuse — or drop it if it trapped, timed out or hit its memory limit.
+//! Typed entry points per world live in the submodules.
+
+mod caption;
+mod connector;
+mod pdf;
+
+pub use caption::{CaptionStream, Style};
+
+use crate::bindings::PluginError;
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::instance::{new_store, Exports, Instance};
+use crate::loader::one_line;
+use crate::plugin::{Kind, Loaded, Plugin, Pre};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::Trap;
+
+/// An instance checked out for one call.
+pub(crate) struct Lease {
+    pub plugin: Arc<Plugin>,
+    pub generation: u64,
+    pub instance: Instance,
+}
+
+impl Host {
+    /// Checks out an instance of `name`, which must be of `kind`, loading the
+    /// plugin on first use. The call deadline starts now.
+    pub(crate) async fn acquire(&self, name: &str, kind: Kind) -> Result<Lease> {
+        let plugin = self.plugin(name)?;
+        if plugin.kind() != kind {
+            return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.as_str(), actual: plugin.kind().as_str() });
+        }
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let loaded = match self.ensure_loaded(&plugin, false).await {
+            Ok(l) => l,
+            Err(e) => {
+                plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let deadline = Instant::now() + plugin.manifest.limits.call_timeout;
+        if let Some(mut instance) = plugin.take_idle(loaded.generation) {
+            plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
+            instance.store.data_mut().deadline = Some(deadline);
+            instance.uses += 1;
+            return Ok(Lease { plugin, generation: loaded.generation, instance });
+        }
+        match self.instantiate(&plugin, &loaded, deadline).await {
+            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance }),
+            Err(e) => {
+                plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
+        let engine = &self.inner.runtime.engine;
+        let mut store = new_store(engine, plugin, &self.inner.cache)
+            .map_err(|message| Error::PluginFailed { plugin: plugin.name.to_string(), message })?;
+        store.data_mut().deadline = Some(deadline);
+        let exports = match &loaded.pre {
+            Pre::Connector(pre) => pre.instantiate_async(&mut store).await.map(Exports::Connector),
+            Pre::Pdf(pre) => pre.instantiate_async(&mut store).await.map(Exports::Pdf),
+            Pre::Caption(pre) => pre.instantiate_async(&mut store).await.map(Exports::Caption),
+        };
+        let exports = match exports {
+            Ok(e) => e,
+            Err(e) => return Err(classify(plugin, &store, e)),
+        };
+        plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance { store, exports, uses: 1 })
+    }
+
+    /// Ends a call: maps the outcome to the library's errors and decides the
+    /// instance's fate (back to the pool, or dropped).
+    pub(crate) fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
+        let Lease { plugin, generation, mut instance } = lease;
+        instance.store.data_mut().deadline = None;
+        match outcome {
+            Ok(Ok(value)) => {
+                plugin.put_idle(generation, instance);
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                // A plugin-error is a normal return: the instance stays healthy.
+                plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                plugin.put_idle(generation, instance);
+                Err(Error::Plugin { plugin: plugin.name.to_string(), code: e.code.into(), message: e.message })
+            }
+            Err(e) => {
+                plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                let error = classify(&plugin, &instance.store, e);
+                tracing::warn!(plugin = &*plugin.name, code = error.code(), "instance discarded: {error}");
+                Err(error)
+            }
+        }
+    }
+
+    /// Finishes a call whose export cannot return a `plugin-error`.
+    pub(crate) fn finish_infallible<T>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T> {
+        self.finish(lease, outcome.map(Ok))
+    }
+}
+
+/// Turns a wasmtime failure into the error a caller can act on.
+fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceState>, e: wasmtime::Error) -> Error {
+    let name = plugin.name.to_string();
+    let state = store.data();
+    if state.limiter.hit_limit {
+        return Error::MemoryLimitExceeded { plugin: name, limit: state.limiter.limit() };
+    }
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Error::Timeout { plugin: name, after: plugin.manifest.limits.call_timeout };
+    }
+    let mut message = one_line(&e);
+    let output = state.output_tail();
+    if !output.is_empty() {
+        message = format!("{message}; plugin output: {output}");
+    }
+    Error::Trap { plugin: name, message }
+}

@@ -1,0 +1,305 @@
+//! The plugin manifest (`hostel.toml` beside a component): identity, kind,
+//! limits, pool settings and capabilities. Deny by default: a plugin gets no
+//! files, no environment and no network unless the manifest grants them.
+//! Unknown fields are errors, so a typo never silently drops a limit.
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which WIT world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// `hostel:plugin/connector-plugin`
+    Connector,
+    /// `hostel:plugin/pdf-processor`
+    PdfProcessor,
+    /// `hostel:plugin/caption-model`
+    CaptionModel,
+}
+
+impl Kind {
+    /// The kind as written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Connector => "connector",
+            Kind::PdfProcessor => "pdf-processor",
+            Kind::CaptionModel => "caption-model",
+        }
+    }
+}
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Unique name: lower-case letters, digits and dashes.
+    pub name: String,
+    /// The plugin's own version (semver-like, informational).
+    pub version: String,
+    /// The world it implements.
+    pub kind: Kind,
+    /// One line on what it does.
+    #[serde(default)]
+    pub description: String,
+    /// Component file, relative to the manifest's directory.
+    pub component: PathBuf,
+    /// Optional sha256 (hex) pin; the component must match it to load.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Higher priority is evicted later under memory pressure.
+    #[serde(default)]
+    pub priority: i32,
+    /// Plugins that must load before this one.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Memory and time limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Instance pool settings.
+    #[serde(default)]
+    pub pool: PoolSettings,
+    /// What the plugin may touch outside its sandbox.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Values the plugin reads through the `config` import.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Limits. `memory` is per instance: all of the instance's linear memories and
+/// tables together, not per memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most memory one instance may hold (all memories and tables together).
+    pub memory: ByteSize,
+    /// What one instance is expected to use; reserved before instantiating.
+    pub memory_estimate: ByteSize,
+    /// Longest one call may run before it is interrupted.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Longest compiling and preparing the component may take.
+    #[serde(with = "humantime_serde")]
+    pub load_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory: ByteSize::mib(128),
+            memory_estimate: ByteSize::mib(8),
+            call_timeout: Duration::from_secs(10),
+            load_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Instance pool settings. Instances keep their state between calls unless
+/// `fresh_instance_per_call` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSettings {
+    /// Instances made at load time and kept warm.
+    pub min_warm: u32,
+    /// Most instances alive at once (busy + idle).
+    pub max_instances: u32,
+    /// Most idle instances kept.
+    pub max_idle: u32,
+    /// Idle instances older than this are dropped.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// An instance is recycled after this many calls (0 = never).
+    pub max_uses: u64,
+    /// Make a new instance for every call (no state carried between calls).
+    pub fresh_instance_per_call: bool,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            min_warm: 0,
+            max_instances: 16,
+            max_idle: 4,
+            idle_timeout: Duration::from_secs(300),
+            max_uses: 0,
+            fresh_instance_per_call: false,
+        }
+    }
+}
+
+/// Grants. Everything not listed is denied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Capabilities {
+    /// Hosts reachable over `wasi:http`: `host` (any port) or `host:port`.
+    pub allowed_hosts: Vec<String>,
+    /// Directories mounted read-only, relative to the manifest's directory.
+    pub read_only_dirs: Vec<DirGrant>,
+    /// Environment variables the plugin sees.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A host directory visible to the plugin, read-only, at `guest` (default `/<host dir name>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// Host path, relative to the manifest's directory unless absolute.
+    pub host: PathBuf,
+    /// Path inside the plugin.
+    #[serde(default)]
+    pub guest: Option<String>,
+}
+
+/// A manifest that could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// TOML syntax or a field of the wrong type/unknown name.
+    #[error("invalid manifest {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A field has a value outside what it allows.
+    #[error("invalid manifest {path}: field `{field}`: {message}")]
+    Field { path: PathBuf, field: &'static str, message: String },
+}
+
+/// True for names safe as URL segments and directory names.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;
+        Manifest::parse(&text, path)
+    }
+
+    /// Parses and validates manifest text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        manifest.validate(path)?;
+        Ok(manifest)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ManifestError> {
+        let field = |field: &'static str, message: String| ManifestError::Field {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        if !valid_name(&self.name) {
+            return Err(field(
+                "name",
+                format!("{:?} must be 1-63 lower-case letters, digits or dashes", self.name),
+            ));
+        }
+        if self.version.trim().is_empty() {
+            return Err(field("version", "must not be empty".into()));
+        }
+        if self.component.as_os_str().is_empty() {
+            return Err(field("component", "must name the component file".into()));
+        }
+        if let Some(sha) = &self.sha256 {
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(field("sha256", format!("{sha:?} is not 64 hex digits")));
+            }
+        }
+        let l = &self.limits;
+        if l.memory.as_u64() < 64 * 1024 {
+            return Err(field("limits.memory", format!("{} is below one wasm page (64KiB)", l.memory)));
+        }
+        if l.memory_estimate > l.memory {
+            return Err(field(
+                "limits.memory_estimate",
+                format!("{} is above limits.memory {}", l.memory_estimate, l.memory),
+            ));
+        }
+        if l.call_timeout.is_zero() {
+            return Err(field("limits.call_timeout", "must be above zero".into()));
+        }
+        if l.load_timeout.is_zero() {
+            return Err(field("limits.load_timeout", "must be above zero".into()));
+        }
+        let p = &self.pool;
+        if p.max_instances == 0 {
+            return Err(field("pool.max_instances", "must be at least 1".into()));
+        }
+        if p.min_warm > p.max_instances {
+            return Err(field(
+                "pool.min_warm",
+                format!("{} is above pool.max_instances {}", p.min_warm, p.max_instances),
+            ));
+        }
+        for host in &self.capabilities.allowed_hosts {
+            if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+                return Err(field(
+                    "capabilities.allowed_hosts",
+                    format!("{host:?} must be a host or host:port, without scheme or path"),
+                ));
+            }
+        }
+        for dep in &self.dependencies {
+            if !valid_name(dep) || dep == &self.name {
+                return Err(field("dependencies", format!("{dep:?} is not a valid other plugin name")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("x/hostel.toml"))
+    }
+
+    #[test]
+    fn minimal_manifest_gets_defaults() {
+        let m = parse("name='a'\nversion='1'\nkind='pdf-processor'\ncomponent='a.wasm'").unwrap();
+        assert_eq!(m.kind, Kind::PdfProcessor);
+        assert_eq!(m.limits.memory, ByteSize::mib(128));
+        assert!(m.capabilities.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        let m = parse(
+            "name='a'\nversion='1'\nkind='connector'\ncomponent='a.wasm'\n[limits]\nmemory='1GiB'\ncall_timeout='250ms'",
+        )
+        .unwrap();
+        assert_eq!(m.limits.memory.as_u64(), 1 << 30);
+        assert_eq!(m.limits.call_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse("name='a'\nversion='1'\nkind='connector'\ncomponent='a.wasm'\n[limits]\nmemroy='1GiB'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("memroy"), "{e}");
+        let e = parse("name='Bad Name'\nversion='1'\nkind='connector'\ncomponent='a.wasm'").unwrap_err().to_string();
+        assert!(e.contains("field `name`"), "{e}");
+        let e = parse("name='a'\nversion='1'\nkind='printer'\ncomponent='a.wasm'").unwrap_err().to_string();
+        assert!(e.contains("printer"), "{e}");
+        let e = parse("name='a'\nversion='1'\nkind='connector'\ncomponent='a.wasm'\n[capabilities]\nallowed_hosts=['http://x/']")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("capabilities.allowed_hosts"), "{e}");
+    }
+}

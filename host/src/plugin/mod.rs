@@ -1,0 +1,175 @@
+//! A registered plugin: its manifest, its lifecycle state and its counters.
+//!
+//! Lifecycle: `registered` (known, not compiled) → `loading` → `loaded`
+//! (compiled, `InstancePre` ready) or `failed` (with the reason). Unloading goes
+//! back to `registered`; a failed plugin is retried only by an explicit load.
+
+pub mod manifest;
+
+pub use manifest::{Kind, Manifest, ManifestError};
+
+use crate::bindings::{caption::CaptionModelPre, connector::ConnectorPluginPre, pdf::PdfProcessorPre};
+use crate::instance::{Instance, InstanceState};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use wasmtime::component::Component;
+
+/// Where a plugin is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Registered,
+    Loading,
+    Loaded,
+    Failed,
+}
+
+/// The pre-instantiated component, typed by world.
+pub enum Pre {
+    Connector(ConnectorPluginPre<InstanceState>),
+    Pdf(PdfProcessorPre<InstanceState>),
+    Caption(CaptionModelPre<InstanceState>),
+}
+
+/// A compiled, linked component ready to instantiate.
+pub struct Loaded {
+    pub component: Component,
+    pub pre: Pre,
+    pub loaded_at: SystemTime,
+    pub compile_time: Duration,
+    /// Bumped on every load, so instances of an unloaded generation are dropped.
+    pub generation: u64,
+    /// sha256 of the component bytes.
+    pub sha256: String,
+}
+
+struct Slot {
+    state: State,
+    loaded: Option<Arc<Loaded>>,
+    error: Option<String>,
+}
+
+/// Counters kept per plugin.
+#[derive(Default)]
+pub struct Stats {
+    pub compiles: AtomicU64,
+    pub calls: AtomicU64,
+    pub errors: AtomicU64,
+    pub instances_created: AtomicU64,
+    pub instances_reused: AtomicU64,
+}
+
+/// One registered plugin.
+pub struct Plugin {
+    pub name: Arc<str>,
+    pub manifest: Manifest,
+    /// The directory of the manifest; relative paths resolve against it.
+    pub dir: PathBuf,
+    pub component_path: PathBuf,
+    pub config: Arc<BTreeMap<String, String>>,
+    pub allowed_hosts: Arc<Vec<String>>,
+    pub stats: Stats,
+    slot: Mutex<Slot>,
+    /// Held while compiling, so concurrent first calls compile once.
+    pub(crate) load_lock: tokio::sync::Mutex<()>,
+    /// Warm instances waiting for the next call.
+    idle: Mutex<Vec<(u64, Instance)>>,
+    generation: AtomicU64,
+}
+
+impl Plugin {
+    pub fn new(manifest: Manifest, dir: PathBuf) -> Plugin {
+        let component_path = dir.join(&manifest.component);
+        Plugin {
+            name: manifest.name.as_str().into(),
+            config: Arc::new(manifest.config.clone()),
+            allowed_hosts: Arc::new(manifest.capabilities.allowed_hosts.clone()),
+            manifest,
+            dir,
+            component_path,
+            stats: Stats::default(),
+            slot: Mutex::new(Slot { state: State::Registered, loaded: None, error: None }),
+            load_lock: tokio::sync::Mutex::new(()),
+            idle: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.manifest.kind
+    }
+
+    /// Current state, the loaded component if any, and the last error.
+    pub fn status(&self) -> (State, Option<Arc<Loaded>>, Option<String>) {
+        let slot = self.slot.lock().unwrap();
+        (slot.state, slot.loaded.clone(), slot.error.clone())
+    }
+
+    pub fn loaded(&self) -> Option<Arc<Loaded>> {
+        self.slot.lock().unwrap().loaded.clone()
+    }
+
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn set_loading(&self) {
+        let mut slot = self.slot.lock().unwrap();
+        slot.state = State::Loading;
+    }
+
+    pub(crate) fn set_loaded(&self, loaded: Arc<Loaded>) {
+        let mut slot = self.slot.lock().unwrap();
+        *slot = Slot { state: State::Loaded, loaded: Some(loaded), error: None };
+    }
+
+    pub(crate) fn set_failed(&self, message: String) {
+        let mut slot = self.slot.lock().unwrap();
+        *slot = Slot { state: State::Failed, loaded: None, error: Some(message) };
+    }
+
+    /// Drops the compiled component and every idle instance; in-flight calls
+    /// finish on what they hold. Returns whether anything was loaded.
+    pub fn unload(&self) -> bool {
+        let was_loaded = {
+            let mut slot = self.slot.lock().unwrap();
+            let was = slot.loaded.is_some();
+            *slot = Slot { state: State::Registered, loaded: None, error: None };
+            was
+        };
+        self.idle.lock().unwrap().clear();
+        was_loaded
+    }
+
+    /// A warm instance of generation `generation`, if one is idle.
+    pub(crate) fn take_idle(&self, generation: u64) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap();
+        idle.retain(|(g, _)| *g == generation);
+        idle.pop().map(|(_, i)| i)
+    }
+
+    /// Returns a healthy instance for reuse, unless the pool settings say otherwise.
+    pub(crate) fn put_idle(&self, generation: u64, instance: Instance) {
+        let pool = &self.manifest.pool;
+        if pool.fresh_instance_per_call || (pool.max_uses > 0 && instance.uses >= pool.max_uses) {
+            return;
+        }
+        let current = self.loaded().map(|l| l.generation);
+        if current != Some(generation) {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap();
+        if idle.len() < pool.max_idle as usize {
+            idle.push((generation, instance));
+        }
+    }
+
+    /// Idle instances held now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap().len()
+    }
+}

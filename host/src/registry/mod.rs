@@ -1,0 +1,73 @@
+//! The registry: every plugin the host knows, by name. Scanning a plugins
+//! directory registers each `*/hostel.toml` without compiling anything; a bad
+//! manifest is recorded as rejected (with its reason) and the scan goes on.
+
+use crate::plugin::{Manifest, Plugin};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// A manifest the scan could not register.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub path: PathBuf,
+    pub error: String,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
+    rejected: RwLock<Vec<Rejected>>,
+}
+
+impl Registry {
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.read().unwrap().get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<Plugin>> {
+        self.plugins.read().unwrap().values().cloned().collect()
+    }
+
+    pub fn rejected(&self) -> Vec<Rejected> {
+        self.rejected.read().unwrap().clone()
+    }
+
+    /// Registers (or replaces) a plugin; returns the one it replaced.
+    pub fn insert(&self, plugin: Plugin) -> Option<Arc<Plugin>> {
+        let name = plugin.name.to_string();
+        self.plugins.write().unwrap().insert(name, Arc::new(plugin))
+    }
+
+    /// Registers every `<dir>/*/hostel.toml`. Returns how many were registered.
+    pub fn scan(&self, dir: &Path) -> std::io::Result<usize> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("hostel.toml"))
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        let mut count = 0;
+        for path in entries {
+            let plugin_dir = path.parent().unwrap_or(dir).to_path_buf();
+            match Manifest::load(&path) {
+                Ok(manifest) if self.get(&manifest.name).is_some() => {
+                    let error = format!("a plugin named {:?} is already registered", manifest.name);
+                    tracing::error!(path = %path.display(), "{error}");
+                    self.rejected.write().unwrap().push(Rejected { path, error });
+                }
+                Ok(manifest) => {
+                    tracing::info!(plugin = %manifest.name, kind = manifest.kind.as_str(), "registered");
+                    self.insert(Plugin::new(manifest, plugin_dir));
+                    count += 1;
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    self.rejected.write().unwrap().push(Rejected { path, error: e.to_string() });
+                }
+            }
+        }
+        Ok(count)
+    }
+}
