@@ -12,8 +12,9 @@ export PATH="$HOME/.cargo/bin:$PATH" # wasm-component-ld
 CARGO=/usr/bin/cargo
 PROFILE="${HOSTEL_PLUGIN_PROFILE:-release}"
 
+# Example plugins, then the test plugins under tests/plugins (same workspace).
 plugins=()
-for manifest in */hostel.toml; do plugins+=("$(dirname "$manifest")"); done
+for manifest in */hostel.toml ../tests/plugins/*/hostel.toml; do plugins+=("$(dirname "$manifest")"); done
 if [ $# -gt 0 ]; then plugins=("$@"); fi
 
 i=0
@@ -21,9 +22,9 @@ for p in "${plugins[@]}"; do
   i=$((i + 1))
   printf '\033[1m==> [%d/%d] building plugin %s\033[0m\n' "$i" "${#plugins[@]}" "$p" >&2
   start=$(date +%s)
-  $CARGO build --profile "$PROFILE" -p "$p" --quiet
-  crate="${p//-/_}"
-  src="target/wasm32-wasip2/$PROFILE/$crate.wasm"
-  if ! cmp -s "$src" "$p/$p.wasm" 2>/dev/null; then cp "$src" "$p/$p.wasm"; fi
-  printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$p" "$(stat -c %s "$p/$p.wasm")" "$(( $(date +%s) - start ))" >&2
+  name="$(basename "$p")"
+  $CARGO build --profile "$PROFILE" -p "$name" --quiet
+  src="target/wasm32-wasip2/$PROFILE/${name//-/_}.wasm"
+  if ! cmp -s "$src" "$p/$name.wasm" 2>/dev/null; then cp "$src" "$p/$name.wasm"; fi
+  printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$name" "$(stat -c %s "$p/$name.wasm")" "$(( $(date +%s) - start ))" >&2
 done

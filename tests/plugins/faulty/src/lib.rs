@@ -1,0 +1,63 @@
+//! `faulty`: a pdf-processor that misbehaves on request, for the host's tests.
+//! The "document" is a command:
+//! - `echo`            → page_count = 1, title = "echo"
+//! - `loop`            → spins forever (the host must interrupt it)
+//! - `panic`           → panics with a known message (a trap)
+//! - `alloc:<KiB>`     → allocates and touches that many KiB, keeps it, reports the total held
+//! - `error`           → returns a plugin-error (invalid-input)
+//! - `count`           → counts calls in this instance (shows instance reuse)
+
+use hostel_sdk::pdf::{DocumentInfo, Guest, PageText};
+use hostel_sdk::PluginError;
+use std::cell::{Cell, RefCell};
+
+thread_local! {
+    static HELD: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static CALLS: Cell<u32> = const { Cell::new(0) };
+}
+
+struct Faulty;
+
+fn info(title: String, page_count: u32) -> DocumentInfo {
+    DocumentInfo { page_count, title: Some(title), author: None, producer: None, version: "0".into() }
+}
+
+impl Guest for Faulty {
+    fn info(document: Vec<u8>) -> Result<DocumentInfo, PluginError> {
+        let command = String::from_utf8_lossy(&document).trim().to_string();
+        let calls = CALLS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        match command.as_str() {
+            "echo" => Ok(info("echo".into(), 1)),
+            "count" => Ok(info("count".into(), calls)),
+            "error" => Err(PluginError::invalid_input("faulty was asked to fail")),
+            "panic" => panic!("faulty was asked to panic"),
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            other => {
+                if let Some(kib) = other.strip_prefix("alloc:").and_then(|n| n.parse::<usize>().ok()) {
+                    let block = vec![1u8; kib * 1024];
+                    let held = HELD.with(|h| {
+                        h.borrow_mut().push(block);
+                        h.borrow().iter().map(|b| b.len()).sum::<usize>()
+                    });
+                    Ok(info(format!("held {held}"), (held / 1024) as u32))
+                } else {
+                    Err(PluginError::invalid_input(format!("unknown command {other:?}")))
+                }
+            }
+        }
+    }
+
+    fn extract_text(_document: Vec<u8>, _first: u32, _last: Option<u32>) -> Result<Vec<PageText>, PluginError> {
+        Ok(vec![])
+    }
+}
+
+hostel_sdk::export_pdf_processor!(Faulty);
