@@ -115,10 +115,14 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
     if state.limiter.hit_limit {
         return Error::MemoryLimitExceeded { plugin: name, limit: state.limiter.limit() };
     }
-    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return Error::Timeout { plugin: name, after: plugin.manifest.limits.call_timeout };
-    }
-    let mut message = one_line(&e);
+    let mut message = match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return Error::Timeout { plugin: name, after: plugin.manifest.limits.call_timeout };
+        }
+        // The trap itself, without wasmtime's multi-line wasm backtrace.
+        Some(trap) => trap.to_string(),
+        None => one_line(&e),
+    };
     let output = state.output_tail();
     if !output.is_empty() {
         message = format!("{message}; plugin output: {output}");

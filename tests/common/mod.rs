@@ -1,0 +1,166 @@
+//! Shared helpers for the end-to-end tests: start the real `hostel` binary on
+//! a loopback port with a plugins directory made for the test, talk to it over
+//! HTTP, and build PDFs.
+//!
+//! The binary and the plugins must be built first (`scripts/test.sh` does it):
+//! `cargo build --release -p hostel` and `scripts/build-plugins.sh`.
+
+pub mod pdf;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `hostel` binary next to this test executable (same profile).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("hostel");
+    assert!(bin.exists(), "{} is missing: run `cargo build --release -p hostel` (scripts/test.sh does)", bin.display());
+    bin
+}
+
+/// A plugin's source directory: an example under plugins/ or a test plugin under tests/plugins/.
+pub fn plugin_source(name: &str) -> PathBuf {
+    let example = repo().join("plugins").join(name);
+    let dir = if example.join("hostel.toml").exists() { example } else { repo().join("tests/plugins").join(name) };
+    let wasm = dir.join(format!("{name}.wasm"));
+    assert!(wasm.exists(), "{} is missing: run scripts/build-plugins.sh", wasm.display());
+    dir
+}
+
+/// A plugins directory for one test, in a temp dir.
+pub struct PluginsDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl PluginsDir {
+    pub fn new() -> Self {
+        PluginsDir { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies a built plugin (manifest + component) in, optionally editing its manifest text.
+    pub fn add(&self, name: &str, edit: impl FnOnce(String) -> String) -> &Self {
+        let src = plugin_source(name);
+        let dst = self.path().join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        let wasm = format!("{name}.wasm");
+        std::fs::copy(src.join(&wasm), dst.join(&wasm)).unwrap();
+        let manifest = std::fs::read_to_string(src.join("hostel.toml")).unwrap();
+        std::fs::write(dst.join("hostel.toml"), edit(manifest)).unwrap();
+        self
+    }
+
+    /// Writes an arbitrary plugin directory (for broken components and manifests).
+    pub fn add_raw(&self, dir: &str, manifest: &str, files: &[(&str, &[u8])]) -> &Self {
+        let dst = self.path().join(dir);
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(dst.join("hostel.toml"), manifest).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dst.join(name), bytes).unwrap();
+        }
+        self
+    }
+}
+
+/// A running `hostel serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the binary on 127.0.0.1 with a free port.
+    pub fn start(plugins: &PluginsDir) -> Server {
+        Self::start_with(plugins, &[])
+    }
+
+    pub fn start_with(plugins: &PluginsDir, extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--plugins-dir")
+            .arg(plugins.path())
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hostel");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from hostel: {line:?}"))
+            .to_string();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        Server { child, base, client, _data: data }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        decode(r).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.client.post(self.url(path)).json(body).send().await.unwrap();
+        decode(r).await
+    }
+
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self.client.post(self.url(path)).body(body).send().await.unwrap();
+        decode(r).await
+    }
+
+    /// The plugin's status document.
+    pub async fn plugin(&self, name: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/plugins/{name}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Status and JSON body (a non-JSON body becomes a JSON string).
+pub async fn decode(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Asserts an error body `{"error":{"code","message"}}` with `code`, and returns the message.
+pub fn error_message(body: &Value, code: &str) -> String {
+    assert_eq!(body["error"]["code"], code, "unexpected body: {body}");
+    let message = body["error"]["message"].as_str().expect("error message").to_string();
+    assert!(!message.is_empty());
+    message
+}

@@ -1,0 +1,128 @@
+//! Bad input of every kind gets its status and a message naming the problem,
+//! and the host keeps serving everyone else.
+
+use hostel_tests::pdf::make_pdf;
+use hostel_tests::{error_message, PluginsDir, Server};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_errors() {
+    let plugins = PluginsDir::new();
+    plugins.add("caption-keywords", |m| m).add("pdf-text", |m| m);
+    let s = Server::start(&plugins);
+
+    let (status, body) = s.get("/healthz").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+
+    let (status, body) = s.post_json("/v1/plugins/ghost/caption", &json!({"description": "x"})).await;
+    assert_eq!(status, 404);
+    assert!(error_message(&body, "unknown_plugin").contains("ghost"));
+
+    let r = s.client.post(s.url("/v1/plugins/caption-keywords/caption"))
+        .header("content-type", "application/json").body("{\"description\": ").send().await.unwrap();
+    let (status, body) = hostel_tests::decode(r).await;
+    assert_eq!(status, 400);
+    error_message(&body, "bad_request");
+
+    let (status, body) = s.post_json("/v1/plugins/caption-keywords/caption", &json!({"descripton": "typo"})).await;
+    assert_eq!(status, 400);
+    assert!(error_message(&body, "bad_request").contains("descripton"));
+
+    let (status, body) = s.post_bytes("/v1/plugins/caption-keywords/pdf/text", make_pdf(&["x"], "t", "a")).await;
+    assert_eq!(status, 400);
+    assert!(error_message(&body, "wrong_kind").contains("caption-model"));
+
+    let (status, body) = s.get("/v1/nothing/here").await;
+    assert_eq!(status, 404);
+    error_message(&body, "no_route");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_refused() {
+    let plugins = PluginsDir::new();
+    plugins.add("pdf-text", |m| m);
+    let config = plugins.path().join("../hostel-small.toml");
+    std::fs::write(&config, "max_body = \"4KiB\"\n").unwrap();
+    let s = Server::start_with(&plugins, &["--config", config.to_str().unwrap()]);
+    let (status, body) = s.post_bytes("/v1/plugins/pdf-text/pdf/text", vec![b'x'; 8 * 1024]).await;
+    assert_eq!(status, 413);
+    error_message(&body, "payload_too_large");
+    let (status, _) = s.post_bytes("/v1/plugins/pdf-text/pdf/info", make_pdf(&["small"], "t", "a")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_plugins_fail_alone() {
+    let plugins = PluginsDir::new();
+    plugins.add("pdf-text", |m| m);
+    plugins.add_raw("garbage", "name='garbage'\nversion='1'\nkind='pdf-processor'\ncomponent='garbage.wasm'\n",
+        &[("garbage.wasm", b"\0asm this is not a component")]);
+    plugins.add_raw("missing", "name='missing'\nversion='1'\nkind='pdf-processor'\ncomponent='missing.wasm'\n", &[]);
+    plugins.add_raw("typo", "name='typo'\nversion='1'\nkind='pdf-processor'\ncomponent='x.wasm'\n[limits]\nmemroy='1MiB'\n", &[]);
+    // A real component of the wrong world.
+    let caption = std::fs::read(hostel_tests::plugin_source("caption-keywords").join("caption-keywords.wasm")).unwrap();
+    plugins.add_raw("mislabelled", "name='mislabelled'\nversion='1'\nkind='pdf-processor'\ncomponent='c.wasm'\n", &[("c.wasm", &caption)]);
+    let s = Server::start(&plugins);
+
+    let (_, list) = s.get("/v1/plugins").await;
+    let rejected = list["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{list}");
+    assert!(rejected[0]["error"].as_str().unwrap().contains("memroy"));
+
+    let (status, body) = s.post_bytes("/v1/plugins/garbage/pdf/info", b"x".to_vec()).await;
+    assert_eq!(status, 503);
+    assert!(error_message(&body, "plugin_failed").contains("not a valid WebAssembly component"), "{body}");
+    let info = s.plugin("garbage").await;
+    assert_eq!(info["state"], "failed");
+    assert!(info["error"].as_str().unwrap().contains("not a valid WebAssembly component"));
+
+    let (status, body) = s.post_bytes("/v1/plugins/missing/pdf/info", b"x".to_vec()).await;
+    assert_eq!(status, 503);
+    assert!(error_message(&body, "plugin_failed").contains("build-plugins.sh"), "{body}");
+
+    let (status, body) = s.post_bytes("/v1/plugins/mislabelled/pdf/info", b"x".to_vec()).await;
+    assert_eq!(status, 503);
+    assert!(error_message(&body, "plugin_failed").contains("does not implement the pdf-processor world"), "{body}");
+
+    // The healthy plugin is unaffected.
+    let (status, body) = s.post_bytes("/v1/plugins/pdf-text/pdf/text", make_pdf(&["still here"], "t", "a")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["pages"][0]["text"], "still here");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traps_timeouts_and_memory_limits_discard_only_the_instance() {
+    let plugins = PluginsDir::new();
+    plugins.add("faulty", |m| m).add("pdf-text", |m| m);
+    let s = Server::start(&plugins);
+
+    let started = std::time::Instant::now();
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"loop".to_vec()).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(error_message(&body, "timeout").contains("500ms"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the loop was not interrupted");
+
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"panic".to_vec()).await;
+    assert_eq!(status, 500);
+    assert!(error_message(&body, "plugin_trapped").contains("faulty was asked to panic"), "{body}");
+
+    // 32MiB limit per instance: 40MiB cannot fit.
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"alloc:40960".to_vec()).await;
+    assert_eq!(status, 500, "{body}");
+    let message = error_message(&body, "memory_limit_exceeded");
+    assert!(message.contains("faulty") && message.contains("33554432"), "{message}");
+
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"error".to_vec()).await;
+    assert_eq!(status, 422);
+    error_message(&body, "invalid_input");
+
+    // Each failure dropped its instance; the next call gets a fresh, working one.
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"echo".to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    let info = s.plugin("faulty").await;
+    assert_eq!(info["instances_created"], 4, "{info}");
+    assert_eq!(info["errors"], 4);
+    // Other plugins never noticed.
+    let (status, _) = s.post_bytes("/v1/plugins/pdf-text/pdf/info", make_pdf(&["ok"], "t", "a")).await;
+    assert_eq!(status, 200);
+}
