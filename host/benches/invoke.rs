@@ -1,0 +1,141 @@
+//! Benchmarks of the call path, printed as ratios side by side:
+//!   a) cold first call (compile + instantiate + call) vs warm call, pdf-text
+//!   b) raw wasmtime typed call on a ready instance vs the same call through Hostel
+//! Run: `cargo bench -p hostel --bench invoke` (plugins built by scripts/build-plugins.sh).
+
+use hostel::bindings::pdf::PdfProcessorPre;
+use hostel::services::{HttpPolicy, PluginServices, SharedCache};
+use lopdf::content::{Content, Operation};
+use lopdf::{dictionary, Document, Object, Stream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+fn small_pdf() -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
+    let resources_id = doc.add_object(dictionary! {"Font" => dictionary! {"F1" => font_id}});
+    let content = Content {
+        operations: vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("Td", vec![72.into(), 700.into()]),
+            Operation::new("Tj", vec![Object::string_literal("benchmark page")]),
+            Operation::new("ET", vec![]),
+        ],
+    };
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+    let page_id = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => content_id});
+    doc.objects.insert(pages_id, Object::Dictionary(dictionary! {
+        "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1, "Resources" => resources_id,
+        "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+    }));
+    let catalog_id = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+fn plugins_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins")
+}
+
+struct RawState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: HttpPolicy,
+    services: PluginServices,
+}
+impl WasiView for RawState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+impl WasiHttpView for RawState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+#[tokio::main]
+async fn main() {
+    let pdf = small_pdf();
+    let wasm = plugins_dir().join("pdf-text/pdf-text.wasm");
+    assert!(wasm.exists(), "{} missing: run scripts/build-plugins.sh", wasm.display());
+    const WARM: usize = 2000;
+
+    // a) cold first call vs warm call through Hostel.
+    let mut cold = Vec::new();
+    let mut host = None;
+    for _ in 0..3 {
+        let h = hostel::Host::builder().plugins_dir(plugins_dir()).build().unwrap();
+        let t = Instant::now();
+        h.pdf_info("pdf-text", &pdf).await.unwrap();
+        cold.push(t.elapsed());
+        host = Some(h);
+    }
+    let host = host.unwrap();
+    for _ in 0..100 {
+        host.pdf_info("pdf-text", &pdf).await.unwrap();
+    }
+    let mut warm = Vec::with_capacity(WARM);
+    for _ in 0..WARM {
+        let t = Instant::now();
+        host.pdf_info("pdf-text", &pdf).await.unwrap();
+        warm.push(t.elapsed());
+    }
+    let (cold, warm) = (median(cold), median(warm));
+
+    // b) raw wasmtime: same component, same engine settings, a ready instance, typed call.
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let mut linker: Linker<RawState> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+    hostel::services::add_to_linker(&mut linker, |s: &mut RawState| &mut s.services).unwrap();
+    let component = Component::from_file(&engine, &wasm).unwrap();
+    let pre = PdfProcessorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let name: Arc<str> = "pdf-text".into();
+    let mut store = Store::new(&engine, RawState {
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+        http: WasiHttpCtx::new(),
+        hooks: HttpPolicy::new(name.clone(), Arc::new(vec![])),
+        services: PluginServices::new(name, Arc::new(Default::default()), SharedCache::new(1 << 20)),
+    });
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = pre.instantiate_async(&mut store).await.unwrap();
+    for _ in 0..100 {
+        instance.hostel_plugin_pdf().call_info(&mut store, &pdf).await.unwrap().unwrap();
+    }
+    let mut raw = Vec::with_capacity(WARM);
+    for _ in 0..WARM {
+        let t = Instant::now();
+        instance.hostel_plugin_pdf().call_info(&mut store, &pdf).await.unwrap().unwrap();
+        raw.push(t.elapsed());
+    }
+    let raw = median(raw);
+
+    println!();
+    println!("{:<58} {:>14} {:>14} {:>9}", "benchmark (pdf-text info, 1-page PDF; medians)", "baseline", "hostel", "ratio");
+    println!("{:<58} {:>14} {:>14} {:>8.1}x", "a) warm call vs cold first call (compile+instantiate)", us(warm), us(cold), cold.as_secs_f64() / warm.as_secs_f64());
+    println!("{:<58} {:>14} {:>14} {:>8.2}x", "b) raw wasmtime typed call vs Hostel API, warm instance", us(raw), us(warm), warm.as_secs_f64() / raw.as_secs_f64());
+    println!();
+}
