@@ -12,9 +12,9 @@ export PATH="$HOME/.cargo/bin:$PATH" # wasm-component-ld
 CARGO=/usr/bin/cargo
 PROFILE="${HOSTEL_PLUGIN_PROFILE:-release}"
 
-# Example plugins, then the test plugins under tests/plugins (same workspace).
+# Example plugins, the test plugins under tests/plugins and the SDK template (same workspace).
 plugins=()
-for manifest in */hostel.toml ../tests/plugins/*/hostel.toml; do plugins+=("$(dirname "$manifest")"); done
+for manifest in */hostel.toml ../tests/plugins/*/hostel.toml ../sdk/template/hostel.toml; do plugins+=("$(dirname "$manifest")"); done
 if [ $# -gt 0 ]; then plugins=("$@"); fi
 
 i=0
@@ -22,7 +22,7 @@ for p in "${plugins[@]}"; do
   i=$((i + 1))
   printf '\033[1m==> [%d/%d] building plugin %s\033[0m\n' "$i" "${#plugins[@]}" "$p" >&2
   start=$(date +%s)
-  name="$(basename "$p")"
+  name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
   $CARGO build --profile "$PROFILE" -p "$name" --quiet
   src="target/wasm32-wasip2/$PROFILE/${name//-/_}.wasm"
   if ! cmp -s "$src" "$p/$name.wasm" 2>/dev/null; then cp "$src" "$p/$name.wasm"; fi

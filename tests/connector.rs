@@ -117,3 +117,23 @@ async fn a_host_not_allowed_is_refused_before_any_request() {
     assert_eq!(status, 403);
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_template_works_with_config_cache_and_log() {
+    let plugins = PluginsDir::new();
+    plugins.add("hello-connector", |m| m);
+    let s = Server::start(&plugins);
+    let (status, body) = s.post_json("/v1/plugins/hello-connector/connector/call",
+        &json!({"operation": "echo", "args": {"a": [1, 2]}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!({"a": [1, 2]}));
+    for n in 1..=3 {
+        let (status, body) = s.post_json("/v1/plugins/hello-connector/connector/call", &json!({"operation": "greet"})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], json!({"message": "Bonjour, world", "count": n}));
+    }
+    // The cache is per plugin and outlives instances: unload, reload, count goes on.
+    s.post_json("/v1/plugins/hello-connector/unload", &json!({})).await;
+    let (_, body) = s.post_json("/v1/plugins/hello-connector/connector/call", &json!({"operation": "greet"})).await;
+    assert_eq!(body["result"]["count"], 4);
+}

@@ -30,7 +30,13 @@ pub fn binary() -> PathBuf {
 /// A plugin's source directory: an example under plugins/ or a test plugin under tests/plugins/.
 pub fn plugin_source(name: &str) -> PathBuf {
     let example = repo().join("plugins").join(name);
-    let dir = if example.join("hostel.toml").exists() { example } else { repo().join("tests/plugins").join(name) };
+    let dir = if example.join("hostel.toml").exists() {
+        example
+    } else if name == "hello-connector" {
+        repo().join("sdk/template")
+    } else {
+        repo().join("tests/plugins").join(name)
+    };
     let wasm = dir.join(format!("{name}.wasm"));
     assert!(wasm.exists(), "{} is missing: run scripts/build-plugins.sh", wasm.display());
     dir
@@ -98,7 +104,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data.path())
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
