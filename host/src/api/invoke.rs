@@ -14,6 +14,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// Unknown plugins answer 404 whatever the body, so check before reading it.
+fn known(host: &Host, name: &str) -> Result<(), ApiError> {
+    host.plugin_info(name).map(|_| ()).map_err(ApiError::from)
+}
+
 pub fn routes() -> Router<Host> {
     Router::new()
         .route("/v1/plugins/{name}/pdf/info", post(pdf_info))
@@ -29,6 +34,7 @@ async fn pdf_info(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    known(&host, &name)?;
     let body = body?;
     Ok(Json(host.pdf_info(&name, &body).await?).into_response())
 }
@@ -46,6 +52,7 @@ async fn pdf_text(
     range: Result<Query<PageRange>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    known(&host, &name)?;
     let Query(range) = range?;
     let body = body?;
     let pages = host.pdf_text(&name, &body, range.first.unwrap_or(1), range.last).await?;
@@ -69,6 +76,7 @@ async fn connector_call(
     Path(name): Path<String>,
     body: Result<Json<ConnectorCall>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    known(&host, &name)?;
     let Json(call) = body?;
     let args = if call.args.is_null() { "{}".to_string() } else { call.args.to_string() };
     let text = host.connector_call(&name, &call.operation, &args).await?;
@@ -128,6 +136,7 @@ async fn caption(
     Path(name): Path<String>,
     body: Result<Json<CaptionArgs>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    known(&host, &name)?;
     let Json(args) = body?;
     Ok(Json(host.caption(&name, &args.into()).await?).into_response())
 }
@@ -139,6 +148,7 @@ async fn caption_stream(
     Path(name): Path<String>,
     body: Result<Json<CaptionArgs>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    known(&host, &name)?;
     let Json(args) = body?;
     let stream = host.caption_stream(&name, &args.into()).await?;
     let lines = futures::stream::unfold(Some(stream), |state| async move {

@@ -108,22 +108,36 @@ fn rank_captions(model: &Model, request: &CaptionRequest, keywords: &[(String, f
     let fallback = ["moment", "view"];
     let pick = |i: usize| words.get(i).copied().unwrap_or(fallback[i.min(1)]);
     let pairs = [(0, 1), (1, 0), (0, 2), (2, 1)];
-    let mut candidates: Vec<Caption> = Vec::new();
+    // (template, caption) for every template filled with a few keyword pairs.
+    let mut candidates: Vec<(usize, Caption)> = Vec::new();
     for (rank, template) in templates(request.style).iter().enumerate() {
         for &(a, b) in &pairs {
             let (k1, k2) = (pick(a), pick(b));
             let text = template.replace("{K1}", &capitalize(k1)).replace("{k1}", k1).replace("{k2}", k2);
-            if candidates.iter().any(|c| c.text == text) {
+            if candidates.iter().any(|(_, c)| c.text == text) {
                 continue;
             }
             // Similarity to the description, with a small prior for the template order.
             let score = 0.85 * cosine(&desc, &model.vector(&text)) + 0.15 * (1.0 - rank as f32 / 5.0);
-            candidates.push(Caption { text, score });
+            candidates.push((rank, Caption { text, score }));
         }
     }
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.text.cmp(&b.text)));
-    candidates.truncate(request.max_captions as usize);
-    candidates
+    candidates.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.1.text.cmp(&b.1.text)));
+    // Variety first: the best caption of each template, then the runners-up.
+    let mut seen = Vec::new();
+    let (mut firsts, mut rest) = (Vec::new(), Vec::new());
+    for (rank, caption) in candidates {
+        if seen.contains(&rank) {
+            rest.push(caption);
+        } else {
+            seen.push(rank);
+            firsts.push(caption);
+        }
+    }
+    firsts.extend(rest);
+    firsts.truncate(request.max_captions as usize);
+    firsts.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.text.cmp(&b.text)));
+    firsts
 }
 
 fn generate(request: &CaptionRequest) -> Result<CaptionResult, PluginError> {
