@@ -12,52 +12,37 @@ pub mod services {
     });
 }
 
+/// Bindings of one world whose imports are the shared host services.
+macro_rules! world {
+    ($world:literal) => {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: $world,
+            with: {
+                "hostel:plugin/types": crate::bindings::services::hostel::plugin::types,
+                "hostel:plugin/log": crate::bindings::services::hostel::plugin::log,
+                "hostel:plugin/config": crate::bindings::services::hostel::plugin::config,
+                "hostel:plugin/cache": crate::bindings::services::hostel::plugin::cache,
+            },
+            exports: { default: async },
+            additional_derives: [serde::Serialize],
+        });
+    };
+}
+
 /// The `connector-plugin` world.
 pub mod connector {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "hostel:plugin/connector-plugin",
-        with: {
-            "hostel:plugin/types": super::services::hostel::plugin::types,
-            "hostel:plugin/log": super::services::hostel::plugin::log,
-            "hostel:plugin/config": super::services::hostel::plugin::config,
-            "hostel:plugin/cache": super::services::hostel::plugin::cache,
-        },
-        exports: { default: async },
-        additional_derives: [serde::Serialize],
-    });
+    world!("hostel:plugin/connector-plugin");
 }
 
 /// The `pdf-processor` world.
 pub mod pdf {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "hostel:plugin/pdf-processor",
-        with: {
-            "hostel:plugin/types": super::services::hostel::plugin::types,
-            "hostel:plugin/log": super::services::hostel::plugin::log,
-            "hostel:plugin/config": super::services::hostel::plugin::config,
-            "hostel:plugin/cache": super::services::hostel::plugin::cache,
-        },
-        exports: { default: async },
-        additional_derives: [serde::Serialize],
-    });
+    world!("hostel:plugin/pdf-processor");
 }
 
 /// The `caption-model` world.
 pub mod caption {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "hostel:plugin/caption-model",
-        with: {
-            "hostel:plugin/types": super::services::hostel::plugin::types,
-            "hostel:plugin/log": super::services::hostel::plugin::log,
-            "hostel:plugin/config": super::services::hostel::plugin::config,
-            "hostel:plugin/cache": super::services::hostel::plugin::cache,
-        },
-        exports: { default: async },
-        additional_derives: [serde::Serialize],
-    });
+    world!("hostel:plugin/caption-model");
 }
 
 pub use services::hostel::plugin::types::{ErrorCode, Metadata, PluginError};

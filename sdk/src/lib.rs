@@ -28,6 +28,28 @@ pub mod bindings {
 
 pub use bindings::hostel::plugin::types::{ErrorCode, Metadata, PluginError};
 
+/// Bindings of one world whose imports are the shared host services above.
+#[allow(unused_macros)]
+macro_rules! world {
+    ($world:literal, $export:literal, $module:literal) => {
+        wit_bindgen::generate!({
+            path: "wit",
+            world: $world,
+            with: {
+                "hostel:plugin/types@0.1.0": crate::bindings::hostel::plugin::types,
+                "hostel:plugin/log@0.1.0": crate::bindings::hostel::plugin::log,
+                "hostel:plugin/config@0.1.0": crate::bindings::hostel::plugin::config,
+                "hostel:plugin/cache@0.1.0": crate::bindings::hostel::plugin::cache,
+            },
+            pub_export_macro: true,
+            export_macro_name: $export,
+            default_bindings_module: $module,
+        });
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use world;
+
 impl PluginError {
     /// A failure of class `code` with a message naming the problem.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -127,19 +149,7 @@ pub mod cache {
 pub mod connector {
     #[doc(hidden)]
     pub mod bindings {
-        wit_bindgen::generate!({
-            path: "wit",
-            world: "hostel:plugin/connector-plugin",
-            with: {
-                "hostel:plugin/types@0.1.0": crate::bindings::hostel::plugin::types,
-                "hostel:plugin/log@0.1.0": crate::bindings::hostel::plugin::log,
-                "hostel:plugin/config@0.1.0": crate::bindings::hostel::plugin::config,
-                "hostel:plugin/cache@0.1.0": crate::bindings::hostel::plugin::cache,
-            },
-            pub_export_macro: true,
-            export_macro_name: "export_connector",
-            default_bindings_module: "hostel_sdk::connector::bindings",
-        });
+        crate::world!("hostel:plugin/connector-plugin", "export_connector", "hostel_sdk::connector::bindings");
     }
     pub use bindings::exports::hostel::plugin::connector::{ConnectorInfo, Guest};
 }
@@ -157,19 +167,7 @@ pub mod http;
 pub mod pdf {
     #[doc(hidden)]
     pub mod bindings {
-        wit_bindgen::generate!({
-            path: "wit",
-            world: "hostel:plugin/pdf-processor",
-            with: {
-                "hostel:plugin/types@0.1.0": crate::bindings::hostel::plugin::types,
-                "hostel:plugin/log@0.1.0": crate::bindings::hostel::plugin::log,
-                "hostel:plugin/config@0.1.0": crate::bindings::hostel::plugin::config,
-                "hostel:plugin/cache@0.1.0": crate::bindings::hostel::plugin::cache,
-            },
-            pub_export_macro: true,
-            export_macro_name: "export_pdf_processor",
-            default_bindings_module: "hostel_sdk::pdf::bindings",
-        });
+        crate::world!("hostel:plugin/pdf-processor", "export_pdf_processor", "hostel_sdk::pdf::bindings");
     }
     pub use bindings::exports::hostel::plugin::pdf::{DocumentInfo, Guest, PageText};
 }
@@ -186,19 +184,7 @@ pub use caption::bindings::export_caption_model;
 pub mod caption {
     #[doc(hidden)]
     pub mod bindings {
-        wit_bindgen::generate!({
-            path: "wit",
-            world: "hostel:plugin/caption-model",
-            with: {
-                "hostel:plugin/types@0.1.0": crate::bindings::hostel::plugin::types,
-                "hostel:plugin/log@0.1.0": crate::bindings::hostel::plugin::log,
-                "hostel:plugin/config@0.1.0": crate::bindings::hostel::plugin::config,
-                "hostel:plugin/cache@0.1.0": crate::bindings::hostel::plugin::cache,
-            },
-            pub_export_macro: true,
-            export_macro_name: "export_caption_model",
-            default_bindings_module: "hostel_sdk::caption::bindings",
-        });
+        crate::world!("hostel:plugin/caption-model", "export_caption_model", "hostel_sdk::caption::bindings");
     }
     pub use bindings::exports::hostel::plugin::captioner::{
         Caption, CaptionRequest, CaptionResult, CaptionStream, Guest, GuestCaptionStream, Style,
