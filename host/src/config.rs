@@ -25,6 +25,58 @@ pub struct Config {
     pub epoch_tick: Duration,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// Memory budget, pressure levels, eviction and admission.
+    pub memory: MemorySection,
+}
+
+/// `[memory]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    /// Most bytes all instances and compiled code may hold together.
+    pub budget: ByteSize,
+    /// Where medium, high and critical start, as fractions of the budget.
+    pub levels: crate::memory::Thresholds,
+    /// Idle instances younger than this are not evicted under pressure.
+    #[serde(with = "humantime_serde")]
+    pub min_idle: Duration,
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub sample_interval: Duration,
+    /// How long an instantiation waits for memory before `over_budget`.
+    #[serde(with = "humantime_serde")]
+    pub admission_wait: Duration,
+    /// Memory samples kept in history.
+    pub history_retention: u64,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        let m = crate::memory::MemoryConfig::default();
+        MemorySection {
+            budget: ByteSize::b(m.budget),
+            levels: m.thresholds,
+            min_idle: m.min_idle,
+            check_interval: m.check_interval,
+            sample_interval: m.sample_interval,
+            admission_wait: m.admission_wait,
+            history_retention: 100_000,
+        }
+    }
+}
+
+impl MemorySection {
+    pub fn to_config(&self) -> crate::memory::MemoryConfig {
+        crate::memory::MemoryConfig {
+            budget: self.budget.as_u64(),
+            thresholds: self.levels,
+            min_idle: self.min_idle,
+            check_interval: self.check_interval,
+            sample_interval: self.sample_interval,
+            admission_wait: self.admission_wait,
+        }
+    }
 }
 
 impl Default for Config {
@@ -37,6 +89,7 @@ impl Default for Config {
             cache_size: ByteSize::mib(64),
             epoch_tick: Duration::from_millis(10),
             log_format: "text".into(),
+            memory: MemorySection::default(),
         }
     }
 }

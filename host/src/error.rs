@@ -34,6 +34,11 @@ pub enum Error {
     #[error("plugin {plugin:?} exceeded its memory limit of {limit} bytes per instance")]
     MemoryLimitExceeded { plugin: String, limit: u64 },
 
+    /// Admitting a new instance would pass the host's memory budget, even after
+    /// evicting idle instances and waiting.
+    #[error("memory budget exhausted: plugin {plugin:?} needs {needed} bytes, {used} of {budget} are in use by busy instances; retry later")]
+    OverBudget { plugin: String, needed: u64, used: u64, budget: u64 },
+
     /// The plugin trapped (panic, unreachable, out-of-bounds access, ...).
     #[error("plugin {plugin:?} trapped: {message}")]
     Trap { plugin: String, message: String },
@@ -87,6 +92,7 @@ impl Error {
             },
             Error::Timeout { .. } => "timeout",
             Error::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
+            Error::OverBudget { .. } => "over_budget",
             Error::Trap { .. } => "plugin_trapped",
             Error::InvalidRequest(_) => "bad_request",
             Error::Internal(_) => "internal",

@@ -1,27 +1,40 @@
 //! `Host`: the library's front door. Embedders build one, register plugins and
 //! invoke them; the HTTP server is one adapter over this API.
 
+use crate::db::{Alert, Db};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
+use crate::memory::{Eviction, Ledger, MemoryConfig};
 use crate::plugin::{Loaded, Plugin, State};
 use crate::registry::{Registry, Rejected};
 use crate::services::SharedCache;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Builds a [`Host`].
 pub struct HostBuilder {
     plugins_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     epoch_tick: Duration,
     cache_bytes: u64,
+    memory: MemoryConfig,
+    history_retention: u64,
 }
 
 impl Default for HostBuilder {
     fn default() -> Self {
-        HostBuilder { plugins_dir: None, epoch_tick: Duration::from_millis(10), cache_bytes: 64 << 20 }
+        HostBuilder {
+            plugins_dir: None,
+            data_dir: None,
+            epoch_tick: Duration::from_millis(10),
+            cache_bytes: 64 << 20,
+            memory: MemoryConfig::default(),
+            history_retention: 100_000,
+        }
     }
 }
 
@@ -41,9 +54,34 @@ impl HostBuilder {
         self.cache_bytes = bytes;
         self
     }
+    /// Where the host keeps its SQLite file (memory history, alerts). Without
+    /// it nothing is persisted.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+    /// Memory budget, pressure levels, eviction and admission settings.
+    pub fn memory(mut self, memory: MemoryConfig) -> Self {
+        self.memory = memory;
+        self
+    }
+    /// How many memory samples history keeps.
+    pub fn history_retention(mut self, samples: u64) -> Self {
+        self.history_retention = samples;
+        self
+    }
 
     pub fn build(self) -> Result<Host> {
+        self.memory.thresholds.validate().map_err(Error::Internal)?;
         let runtime = Runtime::new(self.epoch_tick).map_err(|e| Error::Internal(format!("engine: {e:#}")))?;
+        let db = match &self.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", dir.display())))?;
+                Some(Db::open(&dir.join("hostel.db"), self.history_retention).map_err(|e| Error::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
         let registry = Registry::default();
         if let Some(dir) = &self.plugins_dir {
             let n = registry
@@ -51,9 +89,41 @@ impl HostBuilder {
                 .map_err(|e| Error::Internal(format!("cannot read plugins dir {}: {e}", dir.display())))?;
             tracing::info!(dir = %dir.display(), plugins = n, "plugins registered (compiled lazily on first use)");
         }
-        Ok(Host {
-            inner: Arc::new(Inner { runtime, registry, cache: SharedCache::new(self.cache_bytes) }),
-        })
+        let ledger = Arc::new(Ledger::new(self.memory.budget, self.memory.thresholds));
+        let (kick, kicked) = mpsc::channel();
+        let host = Host {
+            inner: Arc::new(Inner {
+                runtime,
+                registry,
+                cache: SharedCache::new(self.cache_bytes),
+                ledger,
+                memory: self.memory,
+                db,
+                evictions: Mutex::new(VecDeque::new()),
+                kick: Mutex::new(kick),
+                system: Mutex::new(sysinfo::System::new()),
+            }),
+        };
+        let weak = Arc::downgrade(&host.inner);
+        host.inner.ledger.on_level_change(move |change| {
+            let Some(inner) = weak.upgrade() else { return };
+            tracing::warn!(from = change.from.as_str(), to = change.to.as_str(), used = change.used, budget = change.budget, "memory pressure level changed");
+            if let Some(db) = &inner.db {
+                db.record_alert(Alert {
+                    id: 0,
+                    ts_ms: millis(SystemTime::now()),
+                    from_level: change.from.as_str().into(),
+                    to_level: change.to.as_str().into(),
+                    used: change.used,
+                    budget: change.budget,
+                });
+            }
+            if change.to > change.from {
+                let _ = inner.kick.lock().unwrap().send(());
+            }
+        });
+        crate::memory::spawn_monitor(&host, kicked);
+        Ok(host)
     }
 }
 
@@ -61,6 +131,14 @@ pub(crate) struct Inner {
     pub runtime: Runtime,
     pub registry: Registry,
     pub cache: SharedCache,
+    pub ledger: Arc<Ledger>,
+    pub memory: MemoryConfig,
+    pub db: Option<Db>,
+    /// The most recent evictions, newest last.
+    pub evictions: Mutex<VecDeque<Eviction>>,
+    /// Wakes the memory monitor when pressure rises.
+    pub kick: Mutex<mpsc::Sender<()>>,
+    pub system: Mutex<sysinfo::System>,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.
@@ -86,9 +164,12 @@ pub struct PluginInfo {
     pub errors: u64,
     pub instances_created: u64,
     pub instances_reused: u64,
+    pub evictions: u64,
+    pub busy_instances: u64,
     pub idle_instances: usize,
     pub sha256: Option<String>,
     pub memory_limit: u64,
+    pub memory_estimate: u64,
     pub call_timeout_ms: u64,
     pub priority: i32,
 }
@@ -134,7 +215,7 @@ impl Host {
     }
 }
 
-fn millis(t: SystemTime) -> u64 {
+pub(crate) fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -155,9 +236,12 @@ fn info(p: &Plugin) -> PluginInfo {
         errors: p.stats.errors.load(Ordering::Relaxed),
         instances_created: p.stats.instances_created.load(Ordering::Relaxed),
         instances_reused: p.stats.instances_reused.load(Ordering::Relaxed),
+        evictions: p.stats.evictions.load(Ordering::Relaxed),
+        busy_instances: p.stats.busy.load(Ordering::Relaxed),
         idle_instances: p.idle_count(),
         sha256: loaded.as_ref().map(|l| l.sha256.clone()),
         memory_limit: m.limits.memory.as_u64(),
+        memory_estimate: m.limits.memory_estimate.as_u64(),
         call_timeout_ms: m.limits.call_timeout.as_millis() as u64,
         priority: m.priority,
     }

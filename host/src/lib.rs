@@ -21,12 +21,14 @@
 pub mod api;
 pub mod bindings;
 pub mod config;
+pub mod db;
 mod engine;
 pub mod error;
 mod host;
 pub mod instance;
 mod invoke;
 mod loader;
+pub mod memory;
 pub mod plugin;
 pub mod registry;
 pub mod services;

@@ -35,6 +35,9 @@ enum Command {
         /// Log format: text or json.
         #[arg(long)]
         log_format: Option<String>,
+        /// Memory budget for all plugins together, e.g. 512MiB.
+        #[arg(long, env = "HOSTEL_MEMORY_BUDGET")]
+        memory_budget: Option<bytesize::ByteSize>,
     },
 }
 
@@ -42,7 +45,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen, plugins_dir, data_dir, log_format } => {
+        Command::Serve { config, listen, plugins_dir, data_dir, log_format, memory_budget } => {
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
@@ -58,6 +61,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(v) = log_format {
                 cfg.log_format = v;
+            }
+            if let Some(v) = memory_budget {
+                cfg.memory.budget = v;
             }
             serve(cfg).await
         }
@@ -81,6 +87,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let host = Host::builder()
         .plugins_dir(&cfg.plugins_dir)
+        .data_dir(&cfg.data_dir)
+        .memory(cfg.memory.to_config())
+        .history_retention(cfg.memory.history_retention)
         .epoch_tick(cfg.epoch_tick)
         .cache_bytes(cfg.cache_size.as_u64())
         .build()
@@ -96,6 +105,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };
-    api::serve(listener, host, ApiOptions { max_body: cfg.max_body.as_u64() as usize }, shutdown).await?;
+    api::serve(listener, host.clone(), ApiOptions { max_body: cfg.max_body.as_u64() as usize }, shutdown).await?;
+    host.sample_memory();
+    host.flush_history();
     Ok(())
 }

@@ -11,11 +11,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (set on `over_budget`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -38,6 +40,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         },
         Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         Error::MemoryLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::OverBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -46,7 +49,8 @@ pub fn status_of(e: &Error) -> StatusCode {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError { status: status_of(&e), code: e.code(), message: e.to_string() }
+        let retry_after = matches!(e, Error::OverBudget { .. }).then_some(1);
+        ApiError { status: status_of(&e), code: e.code(), message: e.to_string(), retry_after }
     }
 }
 
@@ -81,6 +85,10 @@ fn from_rejection(status: StatusCode, text: String) -> ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP adapter (axum) over [`Host`]. Routes live under `/v1`; errors are
 //! `{"error":{"code","message"}}`. Nothing here holds plugin logic.
 
+mod admin;
 mod error;
 mod invoke;
 
@@ -37,6 +38,7 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
         .route("/v1/plugins/{name}/load", post(load_plugin))
         .route("/v1/plugins/{name}/unload", post(unload_plugin))
         .merge(invoke::routes())
+        .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body))

@@ -1,28 +1,40 @@
-//! Per-instance memory accounting and enforcement. The limit covers all of an
-//! instance's linear memories together (a component has several core
-//! instances), not each memory on its own. Tables are bounded by element count.
+//! Per-instance memory enforcement that reports to the ledger. The limit
+//! covers all of an instance's linear memories and tables together (a
+//! component has several core instances), not each memory on its own. Table
+//! elements are charged at 8 bytes each.
 
+use crate::memory::{InstanceId, Ledger};
+use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
-/// Most table elements one instance may hold.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// Bytes charged per table element.
+const TABLE_ELEMENT_BYTES: u64 = 8;
 
-/// Tracks the bytes of every linear memory of one instance.
+/// Tracks and bounds the memory of one instance.
 pub struct MemoryLimiter {
     limit: u64,
-    used: u64,
+    memory: u64,
+    table: u64,
     peak: u64,
-    /// Set when a growth was refused, so the failure is reported as a limit hit.
+    /// Set when a growth passed the plugin's limit.
     pub hit_limit: bool,
+    /// Set when a growth would have passed the host's budget.
+    pub hit_budget: bool,
+    ledger: Option<(Arc<Ledger>, InstanceId)>,
 }
 
 impl MemoryLimiter {
-    pub fn new(limit: u64) -> Self {
-        MemoryLimiter { limit, used: 0, peak: 0, hit_limit: false }
+    /// A limiter for one instance; `ledger` is where its bytes are charged.
+    pub fn new(limit: u64, ledger: Option<(Arc<Ledger>, InstanceId)>) -> Self {
+        MemoryLimiter { limit, memory: 0, table: 0, peak: 0, hit_limit: false, hit_budget: false, ledger }
     }
-    /// Bytes of linear memory the instance holds now.
+    /// Bytes of memories and tables the instance holds now.
     pub fn used(&self) -> u64 {
-        self.used
+        self.memory + self.table
+    }
+    /// Bytes of linear memory alone.
+    pub fn memory(&self) -> u64 {
+        self.memory
     }
     /// Most bytes it ever held.
     pub fn peak(&self) -> u64 {
@@ -31,25 +43,54 @@ impl MemoryLimiter {
     pub fn limit(&self) -> u64 {
         self.limit
     }
+    pub fn ledger(&self) -> Option<&Arc<Ledger>> {
+        self.ledger.as_ref().map(|(l, _)| l)
+    }
+    pub fn id(&self) -> Option<InstanceId> {
+        self.ledger.as_ref().map(|(_, id)| *id)
+    }
+
+    fn charge(&mut self, delta: u64, table: bool) -> bool {
+        if self.used() + delta > self.limit {
+            self.hit_limit = true;
+            return false;
+        }
+        if let Some((ledger, id)) = &self.ledger {
+            if !ledger.grow(*id, delta, table) {
+                self.hit_budget = true;
+                return false;
+            }
+        }
+        if table {
+            self.table += delta;
+        } else {
+            self.memory += delta;
+        }
+        self.peak = self.peak.max(self.used());
+        true
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let grow = (desired - current) as u64;
-        if self.used + grow > self.limit || maximum.is_some_and(|m| desired > m) {
-            self.hit_limit = true;
+        if maximum.is_some_and(|m| desired > m) {
             return Ok(false);
         }
-        self.used += grow;
-        self.peak = self.peak.max(self.used);
-        Ok(true)
+        Ok(self.charge(desired.saturating_sub(current) as u64, false))
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
-            self.hit_limit = true;
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|m| desired > m) {
             return Ok(false);
         }
-        Ok(true)
+        Ok(self.charge(desired.saturating_sub(current) as u64 * TABLE_ELEMENT_BYTES, true))
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        if let Some((ledger, id)) = &self.ledger {
+            ledger.release(*id);
+        }
     }
 }

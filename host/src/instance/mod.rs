@@ -5,6 +5,8 @@ mod limiter;
 
 pub use limiter::MemoryLimiter;
 
+use crate::memory::{InstanceId, Ledger};
+use std::sync::Arc;
 use crate::bindings::{caption::CaptionModel, connector::ConnectorPlugin, pdf::PdfProcessor};
 use crate::plugin::Plugin;
 use crate::services::{HttpPolicy, PluginServices, SharedCache};
@@ -62,6 +64,8 @@ pub enum Exports {
 
 /// A live instance of a plugin.
 pub struct Instance {
+    /// The instance's id in the ledger.
+    pub id: crate::memory::InstanceId,
     pub store: Store<InstanceState>,
     pub exports: Exports,
     pub uses: u64,
@@ -69,7 +73,12 @@ pub struct Instance {
 
 /// Makes a store for `plugin` with a deny-by-default WASI context: no env, no
 /// files, no sockets unless the manifest grants them.
-pub fn new_store(engine: &Engine, plugin: &Plugin, cache: &SharedCache) -> Result<Store<InstanceState>, String> {
+pub fn new_store(
+    engine: &Engine,
+    plugin: &Plugin,
+    cache: &SharedCache,
+    charge: Option<(Arc<Ledger>, InstanceId)>,
+) -> Result<Store<InstanceState>, String> {
     let m = &plugin.manifest;
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
     let mut wasi = WasiCtxBuilder::new();
@@ -91,7 +100,7 @@ pub fn new_store(engine: &Engine, plugin: &Plugin, cache: &SharedCache) -> Resul
         http: WasiHttpCtx::new(),
         hooks: HttpPolicy::new(plugin.name.clone(), plugin.allowed_hosts.clone()),
         services: PluginServices::new(plugin.name.clone(), plugin.config.clone(), cache.clone()),
-        limiter: MemoryLimiter::new(m.limits.memory.as_u64()),
+        limiter: MemoryLimiter::new(m.limits.memory.as_u64(), charge),
         stderr,
         deadline: None,
     };

@@ -17,7 +17,8 @@ use crate::loader::one_line;
 use crate::plugin::{Kind, Loaded, Plugin, Pre};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use crate::memory::InstanceId;
+use std::time::{Duration, Instant};
 use wasmtime::Trap;
 
 /// An instance checked out for one call.
@@ -25,6 +26,24 @@ pub(crate) struct Lease {
     pub plugin: Arc<Plugin>,
     pub generation: u64,
     pub instance: Instance,
+    _busy: Busy,
+}
+
+/// Counts a call in flight for its plugin while alive (the evictor never
+/// unloads a plugin with calls in flight).
+struct Busy(Arc<Plugin>);
+
+impl Busy {
+    fn new(plugin: &Arc<Plugin>) -> Busy {
+        plugin.stats.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(plugin.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.stats.busy.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Host {
@@ -36,6 +55,7 @@ impl Host {
             return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.as_str(), actual: plugin.kind().as_str() });
         }
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let busy = Busy::new(&plugin);
         let loaded = match self.ensure_loaded(&plugin, false).await {
             Ok(l) => l,
             Err(e) => {
@@ -48,10 +68,10 @@ impl Host {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
             instance.store.data_mut().deadline = Some(deadline);
             instance.uses += 1;
-            return Ok(Lease { plugin, generation: loaded.generation, instance });
+            return Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy });
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
-            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance }),
+            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy }),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 Err(e)
@@ -59,10 +79,43 @@ impl Host {
         }
     }
 
+    /// Reserves the plugin's memory estimate in the ledger: evicts idle
+    /// instances to make room, then waits a bounded time for busy ones to
+    /// finish, then refuses with `over_budget`.
+    async fn admit(&self, plugin: &Arc<Plugin>) -> Result<InstanceId> {
+        let ledger = &self.inner.ledger;
+        let needed = plugin.manifest.limits.memory_estimate.as_u64();
+        let deadline = Instant::now() + self.inner.memory.admission_wait;
+        loop {
+            if let Some(id) = ledger.admit(&plugin.name, needed) {
+                return Ok(id);
+            }
+            self.make_room(needed);
+            if let Some(id) = ledger.admit(&plugin.name, needed) {
+                return Ok(id);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(plugin = &*plugin.name, needed, used = ledger.used(), "admission refused: over budget");
+                return Err(Error::OverBudget {
+                    plugin: plugin.name.to_string(),
+                    needed,
+                    used: ledger.used(),
+                    budget: ledger.budget(),
+                });
+            }
+            ledger.wait_release((deadline - now).min(Duration::from_millis(100))).await;
+        }
+    }
+
     async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
         let engine = &self.inner.runtime.engine;
-        let mut store = new_store(engine, plugin, &self.inner.cache)
-            .map_err(|message| Error::PluginFailed { plugin: plugin.name.to_string(), message })?;
+        let id = self.admit(plugin).await?;
+        let ledger = self.inner.ledger.clone();
+        let mut store = new_store(engine, plugin, &self.inner.cache, Some((ledger.clone(), id))).map_err(|message| {
+            ledger.release(id);
+            Error::PluginFailed { plugin: plugin.name.to_string(), message }
+        })?;
         store.data_mut().deadline = Some(deadline);
         let exports = match &loaded.pre {
             Pre::Connector(pre) => pre.instantiate_async(&mut store).await.map(Exports::Connector),
@@ -74,14 +127,16 @@ impl Host {
             Err(e) => return Err(classify(plugin, &store, e)),
         };
         plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
-        Ok(Instance { store, exports, uses: 1 })
+        Ok(Instance { id, store, exports, uses: 1 })
     }
 
     /// Ends a call: maps the outcome to the library's errors and decides the
     /// instance's fate (back to the pool, or dropped).
     pub(crate) fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
-        let Lease { plugin, generation, mut instance } = lease;
+        let Lease { plugin, generation, mut instance, _busy } = lease;
         instance.store.data_mut().deadline = None;
+        // After a call the instance's real size is known: drop its reservation.
+        self.inner.ledger.true_up(instance.id);
         match outcome {
             Ok(Ok(value)) => {
                 plugin.put_idle(generation, instance);
@@ -115,6 +170,10 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
     if state.limiter.hit_limit {
         return Error::MemoryLimitExceeded { plugin: name, limit: state.limiter.limit() };
     }
+    if state.limiter.hit_budget {
+        let ledger = &plugin_ledger(store);
+        return Error::OverBudget { plugin: name, needed: 0, used: ledger.0, budget: ledger.1 };
+    }
     let mut message = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
             return Error::Timeout { plugin: name, after: plugin.manifest.limits.call_timeout };
@@ -128,4 +187,9 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
         message = format!("{message}; plugin output: {output}");
     }
     Error::Trap { plugin: name, message }
+}
+
+/// (used, budget) of the ledger an instance reports to.
+fn plugin_ledger(store: &wasmtime::Store<crate::instance::InstanceState>) -> (u64, u64) {
+    store.data().limiter.ledger().map(|l| (l.used(), l.budget())).unwrap_or((0, 0))
 }

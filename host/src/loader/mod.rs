@@ -83,6 +83,10 @@ impl Host {
             Ok(Ok(Err(message))) => Err(Error::PluginFailed { plugin: name.clone(), message }),
             Ok(Ok(Ok(mut loaded))) => {
                 loaded.generation = plugin.next_generation();
+                let range = loaded.component.image_range();
+                loaded.code_bytes = (range.end as usize - range.start as usize) as u64;
+                self.inner.ledger.add_compiled(&plugin.name, loaded.code_bytes);
+                loaded.charge = Some((self.inner.ledger.clone(), plugin.name.clone()));
                 Ok(Arc::new(loaded))
             }
         };
@@ -146,7 +150,16 @@ fn prepare(engine: &Engine, linker: &Linker<crate::instance::InstanceState>, plu
         Kind::PdfProcessor => Pre::Pdf(PdfProcessorPre::new(instance_pre).map_err(world)?),
         Kind::CaptionModel => Pre::Caption(CaptionModelPre::new(instance_pre).map_err(world)?),
     };
-    Ok(Loaded { component, pre, loaded_at: SystemTime::now(), compile_time: started.elapsed(), generation: 0, sha256 })
+    Ok(Loaded {
+        component,
+        pre,
+        loaded_at: SystemTime::now(),
+        compile_time: started.elapsed(),
+        generation: 0,
+        sha256,
+        code_bytes: 0,
+        charge: None,
+    })
 }
 
 /// An error chain on one line, outermost first.

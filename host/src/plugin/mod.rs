@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::Component;
 
 /// Where a plugin is in its lifecycle.
@@ -35,7 +35,8 @@ pub enum Pre {
     Caption(CaptionModelPre<InstanceState>),
 }
 
-/// A compiled, linked component ready to instantiate.
+/// A compiled, linked component ready to instantiate. Its compiled code is
+/// charged to the ledger while it lives (in-flight calls may outlive an unload).
 pub struct Loaded {
     pub component: Component,
     pub pre: Pre,
@@ -45,6 +46,31 @@ pub struct Loaded {
     pub generation: u64,
     /// sha256 of the component bytes.
     pub sha256: String,
+    /// Bytes of compiled machine code.
+    pub code_bytes: u64,
+    pub(crate) charge: Option<(Arc<crate::memory::Ledger>, Arc<str>)>,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        if let Some((ledger, plugin)) = &self.charge {
+            ledger.remove_compiled(plugin, self.code_bytes);
+        }
+    }
+}
+
+/// A warm instance waiting for its next call.
+pub(crate) struct Idle {
+    pub generation: u64,
+    pub instance: Instance,
+    pub since: Instant,
+}
+
+/// An idle instance as the evictor sees it.
+pub struct IdleView {
+    pub id: crate::memory::InstanceId,
+    pub since: Instant,
+    pub bytes: u64,
 }
 
 struct Slot {
@@ -61,6 +87,9 @@ pub struct Stats {
     pub errors: AtomicU64,
     pub instances_created: AtomicU64,
     pub instances_reused: AtomicU64,
+    pub evictions: AtomicU64,
+    /// Calls in flight right now.
+    pub busy: AtomicU64,
 }
 
 /// One registered plugin.
@@ -77,7 +106,7 @@ pub struct Plugin {
     /// Held while compiling, so concurrent first calls compile once.
     pub(crate) load_lock: tokio::sync::Mutex<()>,
     /// Warm instances waiting for the next call.
-    idle: Mutex<Vec<(u64, Instance)>>,
+    idle: Mutex<Vec<Idle>>,
     generation: AtomicU64,
 }
 
@@ -148,8 +177,25 @@ impl Plugin {
     /// A warm instance of generation `generation`, if one is idle.
     pub(crate) fn take_idle(&self, generation: u64) -> Option<Instance> {
         let mut idle = self.idle.lock().unwrap();
-        idle.retain(|(g, _)| *g == generation);
-        idle.pop().map(|(_, i)| i)
+        idle.retain(|i| i.generation == generation);
+        idle.pop().map(|i| i.instance)
+    }
+
+    /// The idle instances, for the evictor.
+    pub fn idle_view(&self) -> Vec<IdleView> {
+        self.idle
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|i| IdleView { id: i.instance.id, since: i.since, bytes: i.instance.store.data().limiter.used() })
+            .collect()
+    }
+
+    /// Removes one idle instance by ledger id (it is dropped by the caller).
+    pub(crate) fn remove_idle(&self, id: crate::memory::InstanceId) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap();
+        let pos = idle.iter().position(|i| i.instance.id == id)?;
+        Some(idle.remove(pos).instance)
     }
 
     /// Returns a healthy instance for reuse, unless the pool settings say otherwise.
@@ -164,7 +210,7 @@ impl Plugin {
         }
         let mut idle = self.idle.lock().unwrap();
         if idle.len() < pool.max_idle as usize {
-            idle.push((generation, instance));
+            idle.push(Idle { generation, instance, since: Instant::now() });
         }
     }
 

@@ -6,6 +6,11 @@
 //! - `alloc:<KiB>`     → allocates and touches that many KiB, keeps it, reports the total held
 //! - `error`           → returns a plugin-error (invalid-input)
 //! - `count`           → counts calls in this instance (shows instance reuse)
+//! - `sleep:<ms>`      → sleeps that long (holds the instance busy)
+//! - `free`            → releases what `alloc` held (linear memory never shrinks)
+//!
+//! Every answer's `author` is the instance's linear memory size in bytes, as
+//! the guest itself sees it, so tests can compare it with the host's ledger.
 
 use hostel_sdk::pdf::{DocumentInfo, Guest, PageText};
 use hostel_sdk::PluginError;
@@ -19,7 +24,8 @@ thread_local! {
 struct Faulty;
 
 fn info(title: String, page_count: u32) -> DocumentInfo {
-    DocumentInfo { page_count, title: Some(title), author: None, producer: None, version: "0".into() }
+    let memory_bytes = core::arch::wasm32::memory_size(0) * 65536;
+    DocumentInfo { page_count, title: Some(title), author: Some(memory_bytes.to_string()), producer: None, version: "0".into() }
 }
 
 impl Guest for Faulty {
@@ -31,6 +37,10 @@ impl Guest for Faulty {
         });
         match command.as_str() {
             "echo" => Ok(info("echo".into(), 1)),
+            "free" => {
+                HELD.with(|h| h.borrow_mut().clear());
+                Ok(info("freed".into(), 0))
+            }
             "count" => Ok(info("count".into(), calls)),
             "error" => Err(PluginError::invalid_input("faulty was asked to fail")),
             "panic" => panic!("faulty was asked to panic"),
@@ -41,6 +51,10 @@ impl Guest for Faulty {
                 }
             }
             other => {
+                if let Some(ms) = other.strip_prefix("sleep:").and_then(|n| n.parse::<u64>().ok()) {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    return Ok(info("slept".into(), 1));
+                }
                 if let Some(kib) = other.strip_prefix("alloc:").and_then(|n| n.parse::<usize>().ok()) {
                     let block = vec![1u8; kib * 1024];
                     let held = HELD.with(|h| {

@@ -1,0 +1,68 @@
+//! Operator routes under /v1/admin: memory, its history, alerts, freeing.
+
+use super::ApiError;
+use crate::host::Host;
+use crate::memory::{FreeReport, MemoryReport};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<Host> {
+    Router::new()
+        .route("/v1/admin/memory", get(memory))
+        .route("/v1/admin/memory/history", get(history))
+        .route("/v1/admin/memory/free", post(free))
+        .route("/v1/admin/alerts", get(alerts))
+}
+
+async fn memory(State(host): State<Host>) -> Json<MemoryReport> {
+    Json(host.memory())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    /// Only samples after this unix-ms timestamp.
+    since: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// Samples oldest first; `next_since` continues from the last one returned.
+async fn history(State(host): State<Host>, q: Result<Query<HistoryQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let samples = host.memory_history(q.since.unwrap_or(0), limit)?;
+    let next_since = (samples.len() as u32 == limit).then(|| samples.last().map(|s| s.ts_ms)).flatten();
+    Ok(Json(json!({ "samples": samples, "next_since": next_since })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsQuery {
+    /// Only alerts with an id below this (page backwards).
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// Level changes newest first; `next_before` continues the listing.
+async fn alerts(State(host): State<Host>, q: Result<Query<AlertsQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let alerts = host.alerts(q.before, limit)?;
+    let next_before = (alerts.len() as u32 == limit).then(|| alerts.last().map(|a| a.id)).flatten();
+    Ok(Json(json!({ "alerts": alerts, "next_before": next_before })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreeRequest {
+    bytes: u64,
+}
+
+async fn free(State(host): State<Host>, body: Result<Json<FreeRequest>, JsonRejection>) -> Result<Json<FreeReport>, ApiError> {
+    let Json(req) = body?;
+    Ok(Json(host.free(req.bytes)))
+}

@@ -1,0 +1,182 @@
+//! Eviction: dropping idle instances to give memory back. Busy instances are
+//! never touched — they are not in any idle list while a call holds them.
+//!
+//! Order: lowest plugin priority first, then least recently used. Three
+//! triggers: pressure (at `high`, until below `medium`; at `critical` also the
+//! compiled components of idle plugins), idle timeouts, and explicit requests
+//! (`free(bytes)`, and admission making room for a new instance).
+
+use super::Level;
+use crate::host::Host;
+use crate::plugin::Plugin;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why something was evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvictionReason {
+    /// The ledger was at `high` or above.
+    Pressure,
+    /// The instance sat idle past its plugin's `idle_timeout`.
+    IdleTimeout,
+    /// An operator asked for memory back.
+    Free,
+    /// A new instance needed room to be admitted.
+    Admission,
+    /// At `critical`: the compiled component of an idle plugin was unloaded.
+    Unload,
+}
+
+/// One eviction, as reported by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Eviction {
+    pub ts_ms: u64,
+    pub plugin: String,
+    /// The instance's ledger id (none when a compiled component was unloaded).
+    pub instance: Option<u64>,
+    pub bytes: u64,
+    pub reason: EvictionReason,
+}
+
+/// What `free(bytes)` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeReport {
+    pub requested: u64,
+    pub freed: u64,
+    pub evicted: Vec<Eviction>,
+}
+
+struct Candidate {
+    plugin: Arc<Plugin>,
+    id: u64,
+    since: Instant,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Host {
+    /// Evicts idle instances (lowest priority, then least recently used) until
+    /// `bytes` are freed or nothing idle is left.
+    pub fn free(&self, bytes: u64) -> FreeReport {
+        let ledger = &self.inner.ledger;
+        let start = ledger.used();
+        let evicted = self.evict_idle(Duration::ZERO, EvictionReason::Free, |_| start.saturating_sub(ledger.used()) >= bytes);
+        FreeReport { requested: bytes, freed: start.saturating_sub(ledger.used()), evicted }
+    }
+
+    /// Makes room for `needed` more bytes by evicting idle instances.
+    pub(crate) fn make_room(&self, needed: u64) -> Vec<Eviction> {
+        let ledger = &self.inner.ledger;
+        self.evict_idle(Duration::ZERO, EvictionReason::Admission, |_| ledger.used() + needed <= ledger.budget())
+    }
+
+    /// At `high` or above: evicts idle instances older than `min_idle` until
+    /// below `medium`; at `critical` also unloads idle plugins' compiled code.
+    pub(crate) fn relieve_pressure(&self) -> Vec<Eviction> {
+        let ledger = &self.inner.ledger;
+        let level = ledger.level();
+        if level < Level::High {
+            return Vec::new();
+        }
+        let target = ledger.thresholds().bytes_at(Level::Medium, ledger.budget());
+        let min_idle = self.inner.memory.min_idle;
+        let mut evicted = self.evict_idle(min_idle, EvictionReason::Pressure, |_| ledger.used() < target);
+        if level == Level::Critical && ledger.used() >= target {
+            evicted.extend(self.unload_idle_plugins(target));
+        }
+        evicted
+    }
+
+    /// Drops instances idle longer than their plugin's `idle_timeout`.
+    pub(crate) fn expire_idle(&self) -> Vec<Eviction> {
+        let mut evicted = Vec::new();
+        for plugin in self.inner.registry.list() {
+            let timeout = plugin.manifest.pool.idle_timeout;
+            for view in plugin.idle_view() {
+                if view.since.elapsed() >= timeout {
+                    if let Some(e) = self.evict_one(&plugin, view.id, EvictionReason::IdleTimeout) {
+                        evicted.push(e);
+                    }
+                }
+            }
+        }
+        evicted
+    }
+
+    fn candidates(&self, min_idle: Duration) -> Vec<Candidate> {
+        let mut all: Vec<Candidate> = Vec::new();
+        for plugin in self.inner.registry.list() {
+            for view in plugin.idle_view() {
+                if view.since.elapsed() >= min_idle {
+                    all.push(Candidate { plugin: plugin.clone(), id: view.id, since: view.since });
+                }
+            }
+        }
+        all.sort_by(|a, b| {
+            a.plugin.manifest.priority.cmp(&b.plugin.manifest.priority).then(a.since.cmp(&b.since))
+        });
+        all
+    }
+
+    fn evict_idle(
+        &self,
+        min_idle: Duration,
+        reason: EvictionReason,
+        mut done: impl FnMut(&[Eviction]) -> bool,
+    ) -> Vec<Eviction> {
+        let mut evicted = Vec::new();
+        for c in self.candidates(min_idle) {
+            if done(&evicted) {
+                break;
+            }
+            if let Some(e) = self.evict_one(&c.plugin, c.id, reason) {
+                evicted.push(e);
+            }
+        }
+        evicted
+    }
+
+    fn evict_one(&self, plugin: &Arc<Plugin>, id: u64, reason: EvictionReason) -> Option<Eviction> {
+        let instance = plugin.remove_idle(id)?;
+        let bytes = instance.store.data().limiter.used();
+        drop(instance); // its limiter releases the bytes from the ledger
+        plugin.stats.evictions.fetch_add(1, Ordering::Relaxed);
+        let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: Some(id), bytes, reason };
+        tracing::info!(plugin = %e.plugin, instance = id, bytes, reason = ?reason, "evicted idle instance");
+        self.record_eviction(&e);
+        Some(e)
+    }
+
+    /// Unloads compiled components of plugins with nothing busy or idle,
+    /// lowest priority first, until the ledger is below `target`.
+    fn unload_idle_plugins(&self, target: u64) -> Vec<Eviction> {
+        let ledger = &self.inner.ledger;
+        let mut plugins: Vec<Arc<Plugin>> = self
+            .inner
+            .registry
+            .list()
+            .into_iter()
+            .filter(|p| p.loaded().is_some() && p.stats.busy.load(Ordering::Relaxed) == 0 && p.idle_count() == 0)
+            .collect();
+        plugins.sort_by_key(|p| p.manifest.priority);
+        let mut evicted = Vec::new();
+        for plugin in plugins {
+            if ledger.used() < target {
+                break;
+            }
+            let bytes = plugin.loaded().map(|l| l.code_bytes).unwrap_or(0);
+            if plugin.unload() {
+                let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: None, bytes, reason: EvictionReason::Unload };
+                tracing::warn!(plugin = %e.plugin, bytes, "critical memory pressure: unloaded compiled component");
+                self.record_eviction(&e);
+                evicted.push(e);
+            }
+        }
+        evicted
+    }
+}

@@ -1,0 +1,45 @@
+//! Memory governance: the ledger (what every instance really uses), pressure
+//! levels against the budget, admission before instantiating, and eviction of
+//! idle instances (and, at critical, idle compiled components).
+
+mod evictor;
+mod ledger;
+mod pressure;
+mod report;
+
+pub use evictor::{Eviction, EvictionReason, FreeReport};
+pub use ledger::{InstanceId, InstanceUsage, Ledger, LevelChange, Snapshot};
+pub use pressure::{Level, Thresholds};
+pub use report::{InstanceReport, MemoryReport, PluginMemory};
+pub(crate) use report::spawn_monitor;
+
+use std::time::Duration;
+
+/// Memory settings of a host.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// Most bytes all instances (and compiled code) may hold together.
+    pub budget: u64,
+    pub thresholds: Thresholds,
+    /// Idle instances younger than this are left alone by pressure eviction.
+    pub min_idle: Duration,
+    /// How often the evictor looks at pressure and idle timeouts.
+    pub check_interval: Duration,
+    /// How often a memory sample is written to history.
+    pub sample_interval: Duration,
+    /// How long an instantiation waits for memory before `over_budget`.
+    pub admission_wait: Duration,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            budget: 1 << 30,
+            thresholds: Thresholds::default(),
+            min_idle: Duration::from_secs(1),
+            check_interval: Duration::from_millis(500),
+            sample_interval: Duration::from_secs(5),
+            admission_wait: Duration::from_secs(2),
+        }
+    }
+}

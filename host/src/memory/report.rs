@@ -1,0 +1,197 @@
+//! What the host tells about memory: the live report, history samples,
+//! alerts, recent evictions; and the monitor thread that keeps them coming.
+
+use super::{Eviction, InstanceUsage, Level, Thresholds};
+use crate::db::{Alert, Sample};
+use crate::error::{Error, Result};
+use crate::host::{millis, Host, Inner};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Weak;
+use std::time::{Instant, SystemTime};
+
+/// How many evictions the report remembers.
+const RECENT_EVICTIONS: usize = 200;
+
+/// One instance in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceReport {
+    #[serde(flatten)]
+    pub usage: InstanceUsage,
+    /// `idle` (in the pool) or `busy` (a call holds it).
+    pub state: &'static str,
+    pub idle_ms: Option<u64>,
+}
+
+/// One plugin in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginMemory {
+    pub name: String,
+    pub priority: i32,
+    pub limit_per_instance: u64,
+    /// Bytes of all its instances (memories and tables).
+    pub instance_bytes: u64,
+    pub compiled_bytes: u64,
+    pub instances: Vec<InstanceReport>,
+}
+
+/// The whole picture.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryReport {
+    pub budget: u64,
+    /// Bytes charged: instances (max of reserved and used) plus compiled code.
+    pub used: u64,
+    pub level: Level,
+    pub thresholds: Thresholds,
+    pub reserved_bytes: u64,
+    pub compiled_bytes: u64,
+    pub plugins: Vec<PluginMemory>,
+    /// Reported beside the ledger, never mixed into it.
+    pub process_rss: u64,
+    pub system_available: u64,
+    pub system_total: u64,
+    pub recent_evictions: Vec<Eviction>,
+}
+
+impl Host {
+    /// Budget, usage, level, per plugin and per instance, process and system memory.
+    pub fn memory(&self) -> MemoryReport {
+        let snap = self.inner.ledger.snapshot();
+        let mut idle: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut plugins: Vec<PluginMemory> = Vec::new();
+        for plugin in self.inner.registry.list() {
+            for view in plugin.idle_view() {
+                idle.insert(view.id, view.since.elapsed().as_millis() as u64);
+            }
+            plugins.push(PluginMemory {
+                name: plugin.name.to_string(),
+                priority: plugin.manifest.priority,
+                limit_per_instance: plugin.manifest.limits.memory.as_u64(),
+                instance_bytes: 0,
+                compiled_bytes: snap.compiled.get(&*plugin.name).copied().unwrap_or(0),
+                instances: Vec::new(),
+            });
+        }
+        let mut reserved = 0;
+        for usage in snap.instances {
+            reserved += usage.reserved_bytes.saturating_sub(usage.memory_bytes + usage.table_bytes);
+            let Some(p) = plugins.iter_mut().find(|p| p.name == usage.plugin) else { continue };
+            p.instance_bytes += usage.memory_bytes + usage.table_bytes;
+            let idle_ms = idle.get(&usage.id).copied();
+            p.instances.push(InstanceReport { state: if idle_ms.is_some() { "idle" } else { "busy" }, idle_ms, usage });
+        }
+        let (rss, available, total) = self.system_memory();
+        MemoryReport {
+            budget: snap.budget,
+            used: snap.used,
+            level: snap.level,
+            thresholds: self.inner.ledger.thresholds(),
+            reserved_bytes: reserved,
+            compiled_bytes: snap.compiled.values().sum(),
+            plugins,
+            process_rss: rss,
+            system_available: available,
+            system_total: total,
+            recent_evictions: self.inner.evictions.lock().unwrap().iter().cloned().collect(),
+        }
+    }
+
+    /// (process RSS, system available, system total) from sysinfo.
+    fn system_memory(&self) -> (u64, u64, u64) {
+        use sysinfo::{ProcessRefreshKind, ProcessesToUpdate};
+        let mut sys = self.inner.system.lock().unwrap();
+        sys.refresh_memory();
+        let rss = sysinfo::get_current_pid()
+            .ok()
+            .and_then(|pid| {
+                sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, ProcessRefreshKind::nothing().with_memory());
+                sys.process(pid).map(|p| p.memory())
+            })
+            .unwrap_or(0);
+        (rss, sys.available_memory(), sys.total_memory())
+    }
+
+    /// Memory samples newer than `since` (unix ms), oldest first.
+    pub fn memory_history(&self, since: u64, limit: u32) -> Result<Vec<Sample>> {
+        match &self.inner.db {
+            Some(db) => db.samples(since, limit).map_err(|e| Error::Internal(e.to_string())),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Level changes, newest first; `before` (an alert id) pages backwards.
+    pub fn alerts(&self, before: Option<i64>, limit: u32) -> Result<Vec<Alert>> {
+        match &self.inner.db {
+            Some(db) => db.alerts(before, limit).map_err(|e| Error::Internal(e.to_string())),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Writes one memory sample now (the monitor does this every interval).
+    pub fn sample_memory(&self) {
+        let Some(db) = &self.inner.db else { return };
+        let report = self.memory();
+        let plugins: serde_json::Map<String, serde_json::Value> = report
+            .plugins
+            .iter()
+            .filter(|p| p.instance_bytes + p.compiled_bytes > 0)
+            .map(|p| (p.name.clone(), (p.instance_bytes + p.compiled_bytes).into()))
+            .collect();
+        db.record_sample(Sample {
+            ts_ms: millis(SystemTime::now()),
+            used: report.used,
+            budget: report.budget,
+            level: report.level.as_str().into(),
+            rss: report.process_rss,
+            system_available: report.system_available,
+            plugins: plugins.into(),
+        });
+    }
+
+    /// Waits until every history write sent so far is committed.
+    pub fn flush_history(&self) {
+        if let Some(db) = &self.inner.db {
+            db.flush();
+        }
+    }
+
+    pub(crate) fn record_eviction(&self, e: &Eviction) {
+        let mut recent = self.inner.evictions.lock().unwrap();
+        if recent.len() == RECENT_EVICTIONS {
+            recent.pop_front();
+        }
+        recent.push_back(e.clone());
+    }
+}
+
+/// Starts the monitor thread: idle timeouts, pressure relief (right away when
+/// the level rises), and periodic samples. It stops when the host is dropped.
+pub(crate) fn spawn_monitor(host: &Host, kicked: Receiver<()>) {
+    let weak: Weak<Inner> = std::sync::Arc::downgrade(&host.inner);
+    let check = host.inner.memory.check_interval;
+    let sample_every = host.inner.memory.sample_interval;
+    let spawned = std::thread::Builder::new().name("hostel-memory".into()).spawn(move || {
+        let mut last_sample = Instant::now() - sample_every;
+        loop {
+            match kicked.recv_timeout(check) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            let host = Host { inner };
+            host.expire_idle();
+            host.relieve_pressure();
+            if last_sample.elapsed() >= sample_every {
+                host.sample_memory();
+                last_sample = Instant::now();
+            }
+            let busy: u64 = host.inner.registry.list().iter().map(|p| p.stats.busy.load(Ordering::Relaxed)).sum();
+            tracing::trace!(busy, used = host.inner.ledger.used(), "memory monitor tick");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the memory monitor: {e}");
+    }
+}
