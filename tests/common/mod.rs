@@ -56,6 +56,27 @@ impl PluginsDir {
         self.dir.path()
     }
 
+    /// Writes a host config file next to the plugins and returns its path.
+    pub fn config(&self, text: &str) -> String {
+        let path = self.path().with_extension("toml");
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Adds a copy of the `faulty` test plugin under another name, with extra manifest lines.
+    pub fn add_faulty(&self, name: &str, priority: i32, limits: &str) -> &Self {
+        let src = plugin_source("faulty");
+        let dst = self.path().join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::copy(src.join("faulty.wasm"), dst.join("faulty.wasm")).unwrap();
+        std::fs::write(
+            dst.join("hostel.toml"),
+            format!("name = '{name}'\nversion = '1'\nkind = 'pdf-processor'\ncomponent = 'faulty.wasm'\npriority = {priority}\n[limits]\n{limits}\n"),
+        )
+        .unwrap();
+        self
+    }
+
     /// Copies a built plugin (manifest + component) in, optionally editing its manifest text.
     pub fn add(&self, name: &str, edit: impl FnOnce(String) -> String) -> &Self {
         let src = plugin_source(name);
@@ -96,13 +117,20 @@ impl Server {
 
     pub fn start_with(plugins: &PluginsDir, extra: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
+        let path = data.path().to_path_buf();
+        Self::start_in(plugins, &path, extra, Some(data))
+    }
+
+    /// Starts with a given data directory (to test what survives a restart).
+    pub fn start_in(plugins: &PluginsDir, data_dir: &Path, extra: &[&str], keep: Option<tempfile::TempDir>) -> Server {
+        let data = keep.unwrap_or_else(|| tempfile::tempdir().unwrap());
         let mut child = Command::new(binary())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--plugins-dir")
             .arg(plugins.path())
             .arg("--data-dir")
-            .arg(data.path())
+            .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -138,6 +166,28 @@ impl Server {
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let r = self.client.post(self.url(path)).body(body).send().await.unwrap();
         decode(r).await
+    }
+
+    /// Stops the server the way Ctrl-C does (SIGINT) and waits for it to exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "hostel exited with {exit:?}");
+    }
+
+    /// Polls `GET path` until `check` accepts the body (at most `secs` seconds).
+    pub async fn wait_for(&self, path: &str, secs: u64, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, body) = self.get(path).await;
+            if check(&body) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting on {path}: last {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The plugin's status document.
