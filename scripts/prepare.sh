@@ -9,5 +9,7 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 bash scripts/setup.sh
 step "building plugins (wasm32-wasip2 components)"
 bash scripts/build-plugins.sh
-step "building the host (cargo build --release; the first build takes ~7-10 min)"
-cargo build --release -p hostel
+step "building the host and its tests (cargo build --release; the first build takes ~10 min)"
+# One build of the whole workspace, tests included, so `cargo test` reuses it
+# (building -p hostel alone resolves other features and compiles wasmtime twice).
+cargo build --release --workspace --all-targets
