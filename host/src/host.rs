@@ -1,6 +1,7 @@
 //! `Host`: the library's front door. Embedders build one, register plugins and
 //! invoke them; the HTTP server is one adapter over this API.
 
+use crate::artifacts::{ArtifactCache, ArtifactStats, Format};
 use crate::db::{Alert, Db};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
@@ -23,6 +24,7 @@ pub struct HostBuilder {
     cache_bytes: u64,
     memory: MemoryConfig,
     history_retention: u64,
+    artifact_format: Format,
 }
 
 impl Default for HostBuilder {
@@ -34,6 +36,7 @@ impl Default for HostBuilder {
             cache_bytes: 64 << 20,
             memory: MemoryConfig::default(),
             history_retention: 100_000,
+            artifact_format: Format::Raw,
         }
     }
 }
@@ -65,6 +68,11 @@ impl HostBuilder {
         self.memory = memory;
         self
     }
+    /// How compiled artifacts are stored in `<data_dir>/artifacts`.
+    pub fn artifact_format(mut self, format: Format) -> Self {
+        self.artifact_format = format;
+        self
+    }
     /// How many memory samples history keeps.
     pub fn history_retention(mut self, samples: u64) -> Self {
         self.history_retention = samples;
@@ -89,6 +97,13 @@ impl HostBuilder {
                 .map_err(|e| Error::Internal(format!("cannot read plugins dir {}: {e}", dir.display())))?;
             tracing::info!(dir = %dir.display(), plugins = n, "plugins registered (compiled lazily on first use)");
         }
+        let artifacts = match &self.data_dir {
+            Some(dir) => Some(Arc::new(
+                ArtifactCache::new(&dir.join("artifacts"), &runtime.engine, self.artifact_format)
+                    .map_err(|e| Error::Internal(format!("artifact cache in {}: {e}", dir.display())))?,
+            )),
+            None => None,
+        };
         let ledger = Arc::new(Ledger::new(self.memory.budget, self.memory.thresholds));
         let (kick, kicked) = mpsc::channel();
         let host = Host {
@@ -97,6 +112,7 @@ impl HostBuilder {
                 registry,
                 cache: SharedCache::new(self.cache_bytes),
                 ledger,
+                artifacts,
                 memory: self.memory,
                 db,
                 evictions: Mutex::new(VecDeque::new()),
@@ -132,6 +148,7 @@ pub(crate) struct Inner {
     pub registry: Registry,
     pub cache: SharedCache,
     pub ledger: Arc<Ledger>,
+    pub artifacts: Option<Arc<ArtifactCache>>,
     pub memory: MemoryConfig,
     pub db: Option<Db>,
     /// The most recent evictions, newest last.
@@ -159,6 +176,9 @@ pub struct PluginInfo {
     /// Unix milliseconds of the last successful load.
     pub loaded_at_ms: Option<u64>,
     pub compile_ms: Option<u64>,
+    /// Whether the current load came from the artifact cache.
+    pub from_cache: Option<bool>,
+    pub load_count: u64,
     pub compile_count: u64,
     pub calls: u64,
     pub errors: u64,
@@ -205,6 +225,21 @@ impl Host {
         Ok(info(&plugin))
     }
 
+    /// The artifact cache's counters, if the host has a data dir.
+    pub fn artifact_stats(&self) -> Option<ArtifactStats> {
+        self.inner.artifacts.as_ref().map(|a| a.stats())
+    }
+
+    /// Entries and bytes in the plugins' shared key/value cache.
+    pub fn shared_cache_usage(&self) -> (usize, u64) {
+        self.inner.cache.usage()
+    }
+
+    /// Empties the artifact cache; returns (entries, bytes) removed.
+    pub fn clear_artifacts(&self) -> (u64, u64) {
+        self.inner.artifacts.as_ref().map(|a| a.clear()).unwrap_or((0, 0))
+    }
+
     /// Drops a plugin's compiled component and idle instances; it stays registered.
     pub fn unload(&self, name: &str) -> Result<PluginInfo> {
         let plugin = self.plugin(name)?;
@@ -231,6 +266,8 @@ fn info(p: &Plugin) -> PluginInfo {
         error,
         loaded_at_ms: loaded.as_ref().map(|l| millis(l.loaded_at)),
         compile_ms: loaded.as_ref().map(|l| l.compile_time.as_millis() as u64),
+        from_cache: loaded.as_ref().map(|l| l.from_cache),
+        load_count: p.stats.loads.load(Ordering::Relaxed),
         compile_count: p.stats.compiles.load(Ordering::Relaxed),
         calls: p.stats.calls.load(Ordering::Relaxed),
         errors: p.stats.errors.load(Ordering::Relaxed),

@@ -19,6 +19,7 @@
 //! under an epoch deadline → instance back to the pool or dropped.
 
 pub mod api;
+pub mod artifacts;
 pub mod bindings;
 pub mod config;
 pub mod db;

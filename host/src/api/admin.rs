@@ -16,6 +16,19 @@ pub fn routes() -> Router<Host> {
         .route("/v1/admin/memory/history", get(history))
         .route("/v1/admin/memory/free", post(free))
         .route("/v1/admin/alerts", get(alerts))
+        .route("/v1/cache", get(cache_status).delete(cache_clear))
+}
+
+/// The compiled-artifact cache and the plugins' shared key/value cache.
+async fn cache_status(State(host): State<Host>) -> Json<Value> {
+    let (entries, bytes) = host.shared_cache_usage();
+    Json(json!({ "artifacts": host.artifact_stats(), "shared": { "entries": entries, "bytes": bytes } }))
+}
+
+/// Deletes every compiled artifact (loaded plugins keep running; the next load recompiles).
+async fn cache_clear(State(host): State<Host>) -> Json<Value> {
+    let (entries, bytes) = host.clear_artifacts();
+    Json(json!({ "removed": { "entries": entries, "bytes": bytes } }))
 }
 
 async fn memory(State(host): State<Host>) -> Json<MemoryReport> {

@@ -4,6 +4,7 @@
 //! load timeout. Dependencies load first. A failure leaves the plugin `failed`
 //! with the reason, and the host keeps serving every other plugin.
 
+use crate::artifacts::ArtifactCache;
 use crate::bindings::{caption::CaptionModelPre, connector::ConnectorPluginPre, pdf::PdfProcessorPre};
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -69,13 +70,14 @@ impl Host {
         let name = plugin.name.to_string();
         let timeout = plugin.manifest.limits.load_timeout;
         plugin.set_loading();
-        plugin.stats.compiles.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(plugin = %name, path = %plugin.component_path.display(), "compiling component (first use)");
+        plugin.stats.loads.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(plugin = %name, path = %plugin.component_path.display(), "loading component (first use)");
         let engine = self.inner.runtime.engine.clone();
         let linker = self.inner.runtime.linker.clone();
+        let artifacts = self.inner.artifacts.clone();
         let job = {
             let plugin = plugin.clone();
-            tokio::task::spawn_blocking(move || prepare(&engine, &linker, &plugin))
+            tokio::task::spawn_blocking(move || prepare(&engine, &linker, &plugin, artifacts.as_deref()))
         };
         let outcome = match tokio::time::timeout(timeout, job).await {
             Err(_) => Err(Error::LoadTimeout { plugin: name.clone(), after: timeout }),
@@ -92,7 +94,7 @@ impl Host {
         };
         match outcome {
             Ok(loaded) => {
-                tracing::info!(plugin = %name, ms = loaded.compile_time.as_millis() as u64, "loaded");
+                tracing::info!(plugin = %name, ms = loaded.compile_time.as_millis() as u64, from_cache = loaded.from_cache, "loaded");
                 plugin.set_loaded(loaded.clone());
                 Ok(loaded)
             }
@@ -120,8 +122,14 @@ fn ready(plugin: &Plugin, retry: bool) -> Result<Option<Arc<Loaded>>> {
     }
 }
 
-/// Reads, verifies, compiles and links one component (blocking).
-fn prepare(engine: &Engine, linker: &Linker<crate::instance::InstanceState>, plugin: &Plugin) -> Result<Loaded, String> {
+/// Reads, verifies, compiles (or takes from the artifact cache) and links one
+/// component (blocking).
+fn prepare(
+    engine: &Engine,
+    linker: &Linker<crate::instance::InstanceState>,
+    plugin: &Plugin,
+    artifacts: Option<&ArtifactCache>,
+) -> Result<Loaded, String> {
     let started = Instant::now();
     let path = &plugin.component_path;
     let bytes = std::fs::read(path).map_err(|e| {
@@ -137,8 +145,20 @@ fn prepare(engine: &Engine, linker: &Linker<crate::instance::InstanceState>, plu
             return Err(format!("component sha256 {sha256} does not match the manifest's pin {pin}"));
         }
     }
-    let component = Component::new(engine, &bytes)
-        .map_err(|e| format!("{} is not a valid WebAssembly component: {}", path.display(), one_line(&e)))?;
+    let cached = artifacts.and_then(|a| a.load(engine, &sha256));
+    let from_cache = cached.is_some();
+    let component = match cached {
+        Some(component) => component,
+        None => {
+            plugin.stats.compiles.fetch_add(1, Ordering::Relaxed);
+            let component = Component::new(engine, &bytes)
+                .map_err(|e| format!("{} is not a valid WebAssembly component: {}", path.display(), one_line(&e)))?;
+            if let Some(a) = artifacts {
+                a.store(&component, &sha256);
+            }
+            component
+        }
+    };
     let instance_pre = linker
         .instantiate_pre(&component)
         .map_err(|e| format!("cannot link the component: {}", one_line(&e)))?;
@@ -159,6 +179,7 @@ fn prepare(engine: &Engine, linker: &Linker<crate::instance::InstanceState>, plu
         sha256,
         code_bytes: 0,
         charge: None,
+        from_cache,
     })
 }
 

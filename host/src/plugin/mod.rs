@@ -48,6 +48,8 @@ pub struct Loaded {
     pub sha256: String,
     /// Bytes of compiled machine code.
     pub code_bytes: u64,
+    /// Deserialized from the artifact cache rather than compiled.
+    pub from_cache: bool,
     pub(crate) charge: Option<(Arc<crate::memory::Ledger>, Arc<str>)>,
 }
 
@@ -82,6 +84,9 @@ struct Slot {
 /// Counters kept per plugin.
 #[derive(Default)]
 pub struct Stats {
+    /// Loads attempted (compiles and artifact-cache hits).
+    pub loads: AtomicU64,
+    /// Components actually compiled (artifact-cache misses).
     pub compiles: AtomicU64,
     pub calls: AtomicU64,
     pub errors: AtomicU64,
