@@ -39,6 +39,18 @@ pub enum Error {
     #[error("memory budget exhausted: plugin {plugin:?} needs {needed} bytes, {used} of {budget} are in use by busy instances; retry later")]
     OverBudget { plugin: String, needed: u64, used: u64, budget: u64 },
 
+    /// Every instance is busy and the queue is full.
+    #[error("plugin {plugin:?} is at max_instances and {max_queue} calls are already queued")]
+    QueueFull { plugin: String, max_queue: u64 },
+
+    /// A queued call waited `queue_timeout` without getting an instance.
+    #[error("plugin {plugin:?} had no free instance within {after:?}")]
+    QueueTimeout { plugin: String, after: Duration },
+
+    /// Too many consecutive failures: the plugin fails fast until a probe succeeds.
+    #[error("plugin {plugin:?} failed repeatedly; its circuit is open for another {retry_after:?}")]
+    CircuitOpen { plugin: String, retry_after: Duration },
+
     /// The plugin trapped (panic, unreachable, out-of-bounds access, ...).
     #[error("plugin {plugin:?} trapped: {message}")]
     Trap { plugin: String, message: String },
@@ -93,6 +105,9 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
             Error::OverBudget { .. } => "over_budget",
+            Error::QueueFull { .. } => "queue_full",
+            Error::QueueTimeout { .. } => "queue_timeout",
+            Error::CircuitOpen { .. } => "circuit_open",
             Error::Trap { .. } => "plugin_trapped",
             Error::InvalidRequest(_) => "bad_request",
             Error::Internal(_) => "internal",

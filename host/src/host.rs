@@ -190,6 +190,7 @@ pub struct PluginInfo {
     pub sha256: Option<String>,
     pub memory_limit: u64,
     pub memory_estimate: u64,
+    pub breaker: crate::pool::BreakerReport,
     pub call_timeout_ms: u64,
     pub priority: i32,
 }
@@ -279,6 +280,7 @@ fn info(p: &Plugin) -> PluginInfo {
         sha256: loaded.as_ref().map(|l| l.sha256.clone()),
         memory_limit: m.limits.memory.as_u64(),
         memory_estimate: m.limits.memory_estimate.as_u64(),
+        breaker: p.breaker.report(),
         call_timeout_ms: m.limits.call_timeout.as_millis() as u64,
         priority: m.priority,
     }

@@ -31,6 +31,7 @@ mod invoke;
 mod loader;
 pub mod memory;
 pub mod plugin;
+pub mod pool;
 pub mod registry;
 pub mod services;
 

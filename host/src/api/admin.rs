@@ -17,6 +17,12 @@ pub fn routes() -> Router<Host> {
         .route("/v1/admin/memory/free", post(free))
         .route("/v1/admin/alerts", get(alerts))
         .route("/v1/cache", get(cache_status).delete(cache_clear))
+        .route("/v1/admin/pools", get(pools))
+}
+
+/// Per plugin: idle, busy, created, reused, recycled, discarded, waits, wait p50/p99, reuse ratio.
+async fn pools(State(host): State<Host>) -> Json<Value> {
+    Json(json!({ "pools": host.pools() }))
 }
 
 /// The compiled-artifact cache and the plugins' shared key/value cache.

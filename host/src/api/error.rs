@@ -41,6 +41,9 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         Error::MemoryLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::OverBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -49,7 +52,11 @@ pub fn status_of(e: &Error) -> StatusCode {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let retry_after = matches!(e, Error::OverBudget { .. }).then_some(1);
+        let retry_after = match &e {
+            Error::OverBudget { .. } | Error::QueueFull { .. } | Error::QueueTimeout { .. } => Some(1),
+            Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
         ApiError { status: status_of(&e), code: e.code(), message: e.to_string(), retry_after }
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct Lease {
     pub generation: u64,
     pub instance: Instance,
     _busy: Busy,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Counts a call in flight for its plugin while alive (the evictor never
@@ -55,6 +56,17 @@ impl Host {
             return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.as_str(), actual: plugin.kind().as_str() });
         }
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(retry_after) = plugin.breaker.check() {
+            plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::CircuitOpen { plugin: name.to_string(), retry_after });
+        }
+        let permit = match plugin.gate.enter(name).await {
+            Ok(p) => p,
+            Err(e) => {
+                plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         let busy = Busy::new(&plugin);
         let loaded = match self.ensure_loaded(&plugin, false).await {
             Ok(l) => l,
@@ -68,12 +80,15 @@ impl Host {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
             instance.store.data_mut().deadline = Some(deadline);
             instance.uses += 1;
-            return Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy });
+            return Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy, _permit: permit });
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
-            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy }),
+            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy, _permit: permit }),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. }) {
+                    plugin.breaker.failure();
+                }
                 Err(e)
             }
         }
@@ -108,7 +123,7 @@ impl Host {
         }
     }
 
-    async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
+    pub(crate) async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
         let engine = &self.inner.runtime.engine;
         let id = self.admit(plugin).await?;
         let ledger = self.inner.ledger.clone();
@@ -133,25 +148,31 @@ impl Host {
     /// Ends a call: maps the outcome to the library's errors and decides the
     /// instance's fate (back to the pool, or dropped).
     pub(crate) fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
-        let Lease { plugin, generation, mut instance, _busy } = lease;
+        let Lease { plugin, generation, mut instance, _busy, _permit } = lease;
         instance.store.data_mut().deadline = None;
         // After a call the instance's real size is known: drop its reservation.
         self.inner.ledger.true_up(instance.id);
         match outcome {
             Ok(Ok(value)) => {
+                plugin.breaker.success();
                 plugin.put_idle(generation, instance);
                 Ok(value)
             }
             Ok(Err(e)) => {
                 // A plugin-error is a normal return: the instance stays healthy.
+                plugin.breaker.success();
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 plugin.put_idle(generation, instance);
                 Err(Error::Plugin { plugin: plugin.name.to_string(), code: e.code.into(), message: e.message })
             }
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
+                plugin.stats.discarded.fetch_add(1, Ordering::Relaxed);
                 let error = classify(&plugin, &instance.store, e);
                 tracing::warn!(plugin = &*plugin.name, code = error.code(), "instance discarded: {error}");
+                if !matches!(error, Error::OverBudget { .. }) && plugin.breaker.failure() {
+                    tracing::warn!(plugin = &*plugin.name, "circuit opened after repeated failures");
+                }
                 Err(error)
             }
         }

@@ -96,6 +96,7 @@ impl Host {
             Ok(loaded) => {
                 tracing::info!(plugin = %name, ms = loaded.compile_time.as_millis() as u64, from_cache = loaded.from_cache, "loaded");
                 plugin.set_loaded(loaded.clone());
+                self.warm_up(plugin, &loaded).await;
                 Ok(loaded)
             }
             Err(e) => {
@@ -106,6 +107,23 @@ impl Host {
                 tracing::error!(plugin = %name, "load failed: {message}");
                 plugin.set_failed(message);
                 Err(e)
+            }
+        }
+    }
+}
+
+impl Host {
+    /// Makes the manifest's `min_warm` instances right after a load.
+    async fn warm_up(&self, plugin: &Arc<Plugin>, loaded: &Arc<Loaded>) {
+        let warm = plugin.manifest.pool.min_warm.min(plugin.manifest.pool.max_idle);
+        for _ in 0..warm {
+            let deadline = Instant::now() + plugin.manifest.limits.call_timeout;
+            match self.instantiate(plugin, loaded, deadline).await {
+                Ok(instance) => plugin.put_idle(loaded.generation, instance),
+                Err(e) => {
+                    tracing::warn!(plugin = &*plugin.name, "warm instance not made: {e}");
+                    break;
+                }
             }
         }
     }

@@ -65,6 +65,9 @@ pub struct Manifest {
     /// What the plugin may touch outside its sandbox.
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// Circuit breaker settings.
+    #[serde(default)]
+    pub breaker: BreakerSettings,
     /// Values the plugin reads through the `config` import.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -116,6 +119,11 @@ pub struct PoolSettings {
     pub max_uses: u64,
     /// Make a new instance for every call (no state carried between calls).
     pub fresh_instance_per_call: bool,
+    /// Calls that may wait for an instance when all are busy; more get 429.
+    pub max_queue: u32,
+    /// Longest a queued call waits for an instance before 503.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -127,7 +135,26 @@ impl Default for PoolSettings {
             idle_timeout: Duration::from_secs(300),
             max_uses: 0,
             fresh_instance_per_call: false,
+            max_queue: 64,
+            queue_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// After `failures` consecutive failed calls (traps, timeouts, limit hits) the
+/// plugin fails fast for `cooldown`, then one probe call decides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the circuit (0 disables it).
+    pub failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings { failures: 5, cooldown: Duration::from_secs(30) }
     }
 }
 

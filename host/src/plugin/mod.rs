@@ -93,6 +93,10 @@ pub struct Stats {
     pub instances_created: AtomicU64,
     pub instances_reused: AtomicU64,
     pub evictions: AtomicU64,
+    /// Instances retired after `max_uses` calls.
+    pub recycled: AtomicU64,
+    /// Instances dropped after a trap, timeout or limit hit.
+    pub discarded: AtomicU64,
     /// Calls in flight right now.
     pub busy: AtomicU64,
 }
@@ -107,6 +111,9 @@ pub struct Plugin {
     pub config: Arc<BTreeMap<String, String>>,
     pub allowed_hosts: Arc<Vec<String>>,
     pub stats: Stats,
+    /// Bounds calls holding an instance; queues the rest.
+    pub gate: crate::pool::Gate,
+    pub breaker: crate::pool::Breaker,
     slot: Mutex<Slot>,
     /// Held while compiling, so concurrent first calls compile once.
     pub(crate) load_lock: tokio::sync::Mutex<()>,
@@ -118,7 +125,11 @@ pub struct Plugin {
 impl Plugin {
     pub fn new(manifest: Manifest, dir: PathBuf) -> Plugin {
         let component_path = dir.join(&manifest.component);
+        let gate = crate::pool::Gate::new(manifest.pool.max_instances, manifest.pool.max_queue, manifest.pool.queue_timeout);
+        let breaker = crate::pool::Breaker::new(manifest.breaker.failures, manifest.breaker.cooldown);
         Plugin {
+            gate,
+            breaker,
             name: manifest.name.as_str().into(),
             config: Arc::new(manifest.config.clone()),
             allowed_hosts: Arc::new(manifest.capabilities.allowed_hosts.clone()),
@@ -206,7 +217,11 @@ impl Plugin {
     /// Returns a healthy instance for reuse, unless the pool settings say otherwise.
     pub(crate) fn put_idle(&self, generation: u64, instance: Instance) {
         let pool = &self.manifest.pool;
-        if pool.fresh_instance_per_call || (pool.max_uses > 0 && instance.uses >= pool.max_uses) {
+        if pool.fresh_instance_per_call {
+            return;
+        }
+        if pool.max_uses > 0 && instance.uses >= pool.max_uses {
+            self.stats.recycled.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let current = self.loaded().map(|l| l.generation);
