@@ -27,6 +27,10 @@ pub struct Config {
     pub log_format: String,
     /// Memory budget, pressure levels, eviction and admission.
     pub memory: MemorySection,
+    /// wasmtime engine settings (pooling allocator).
+    pub engine: crate::engine::EngineSettings,
+    /// How compiled artifacts are stored: raw (fastest) or zstd (smallest).
+    pub artifact_format: crate::artifacts::Format,
 }
 
 /// `[memory]` in the config file.
@@ -90,6 +94,8 @@ impl Default for Config {
             epoch_tick: Duration::from_millis(10),
             log_format: "text".into(),
             memory: MemorySection::default(),
+            engine: crate::engine::EngineSettings::default(),
+            artifact_format: crate::artifacts::Format::Raw,
         }
     }
 }

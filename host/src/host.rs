@@ -25,6 +25,7 @@ pub struct HostBuilder {
     memory: MemoryConfig,
     history_retention: u64,
     artifact_format: Format,
+    engine: crate::engine::EngineSettings,
 }
 
 impl Default for HostBuilder {
@@ -37,6 +38,7 @@ impl Default for HostBuilder {
             memory: MemoryConfig::default(),
             history_retention: 100_000,
             artifact_format: Format::Raw,
+            engine: crate::engine::EngineSettings::default(),
         }
     }
 }
@@ -68,6 +70,11 @@ impl HostBuilder {
         self.memory = memory;
         self
     }
+    /// Engine settings: pooling allocator on/off and its sizes.
+    pub fn engine(mut self, settings: crate::engine::EngineSettings) -> Self {
+        self.engine = settings;
+        self
+    }
     /// How compiled artifacts are stored in `<data_dir>/artifacts`.
     pub fn artifact_format(mut self, format: Format) -> Self {
         self.artifact_format = format;
@@ -81,7 +88,7 @@ impl HostBuilder {
 
     pub fn build(self) -> Result<Host> {
         self.memory.thresholds.validate().map_err(Error::Internal)?;
-        let runtime = Runtime::new(self.epoch_tick).map_err(|e| Error::Internal(format!("engine: {e:#}")))?;
+        let runtime = Runtime::new(self.epoch_tick, &self.engine).map_err(|e| Error::Internal(format!("engine: {e:#}")))?;
         let db = match &self.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)

@@ -23,7 +23,7 @@ pub mod artifacts;
 pub mod bindings;
 pub mod config;
 pub mod db;
-mod engine;
+pub mod engine;
 pub mod error;
 mod host;
 pub mod instance;

@@ -90,6 +90,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .data_dir(&cfg.data_dir)
         .memory(cfg.memory.to_config())
         .history_retention(cfg.memory.history_retention)
+        .engine(cfg.engine.clone())
+        .artifact_format(cfg.artifact_format)
         .epoch_tick(cfg.epoch_tick)
         .cache_bytes(cfg.cache_size.as_u64())
         .build()

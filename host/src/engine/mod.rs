@@ -7,20 +7,54 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Engine settings (`[engine]` in the host config).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// Pooling allocator: instance slots reserved up front, copy-on-write
+    /// memory images, fast instantiation. Off: on-demand allocation.
+    pub pooling: bool,
+    /// Component instances alive at once, across all plugins (pooling only).
+    pub max_instances: u32,
+    /// Largest linear memory one slot can hold (pooling only; virtual reservation).
+    pub max_memory: bytesize::ByteSize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings { pooling: true, max_instances: 1000, max_memory: bytesize::ByteSize::gib(4) }
+    }
+}
 
 /// Engine plus the thread that advances its epoch every `tick`.
-pub struct Runtime {
+pub(crate) struct Runtime {
     pub engine: Engine,
     pub linker: Linker<InstanceState>,
     stop: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    pub fn new(tick: Duration) -> wasmtime::Result<Runtime> {
+    pub fn new(tick: Duration, settings: &EngineSettings) -> wasmtime::Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        config.memory_init_cow(true);
+        if settings.pooling {
+            let n = settings.max_instances.max(1);
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(n)
+                .total_core_instances(n * 8)
+                .total_memories(n * 2)
+                .total_tables(n * 4)
+                .total_stacks(n)
+                .max_core_instances_per_component(32)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
+                .max_memory_size(settings.max_memory.as_u64() as usize);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
