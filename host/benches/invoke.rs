@@ -3,17 +3,14 @@
 //!   b) raw wasmtime typed call on a ready instance vs the same call through Hostel
 //! Run: `cargo bench -p hostel --bench invoke` (plugins built by scripts/build-plugins.sh).
 
-use hostel::bindings::pdf::PdfProcessorPre;
-use hostel::services::{HttpPolicy, PluginServices, SharedCache};
+mod common;
+
+use common::{median, raw_pre, raw_store};
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::{Config, Engine};
 
 fn small_pdf() -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
@@ -44,29 +41,6 @@ fn small_pdf() -> Vec<u8> {
 
 fn plugins_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins")
-}
-
-struct RawState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    http: WasiHttpCtx,
-    hooks: HttpPolicy,
-    services: PluginServices,
-}
-impl WasiView for RawState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-impl WasiHttpView for RawState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn us(d: Duration) -> String {
@@ -106,21 +80,8 @@ async fn main() {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
-    let mut linker: Linker<RawState> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-    hostel::services::add_to_linker(&mut linker, |s: &mut RawState| &mut s.services).unwrap();
-    let component = Component::from_file(&engine, &wasm).unwrap();
-    let pre = PdfProcessorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-    let name: Arc<str> = "pdf-text".into();
-    let mut store = Store::new(&engine, RawState {
-        wasi: WasiCtx::builder().build(),
-        table: ResourceTable::new(),
-        http: WasiHttpCtx::new(),
-        hooks: HttpPolicy::new(name.clone(), Arc::new(vec![])),
-        services: PluginServices::new(name, Arc::new(Default::default()), SharedCache::new(1 << 20)),
-    });
-    store.set_epoch_deadline(u64::MAX / 2);
+    let pre = raw_pre(&engine, &wasm);
+    let mut store = raw_store(&engine, None);
     let instance = pre.instantiate_async(&mut store).await.unwrap();
     for _ in 0..100 {
         instance.hostel_plugin_pdf().call_info(&mut store, &pdf).await.unwrap().unwrap();

@@ -4,16 +4,15 @@
 //!   c) host RSS with 1,000 registered, unloaded plugins vs an empty host
 //! Run: `cargo bench -p hostel --bench memory` (plugins built by scripts/build-plugins.sh).
 
+mod common;
+
+use common::{raw_pre, raw_store, RawState};
 use hostel::bindings::pdf::PdfProcessorPre;
 use hostel::memory::{Level, Ledger, MemoryConfig, Thresholds};
-use hostel::services::{HttpPolicy, PluginServices, SharedCache};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::{Config, Engine};
 
 fn faulty_wasm() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/faulty/faulty.wasm");
@@ -21,27 +20,8 @@ fn faulty_wasm() -> PathBuf {
     p
 }
 
-struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    http: WasiHttpCtx,
-    hooks: HttpPolicy,
-    services: PluginServices,
-    limiter: Option<hostel::instance::MemoryLimiter>,
-}
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-impl WasiHttpView for State {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
 /// Instantiate + `alloc:4096` (64 pages of memory.grow) + drop, `n` times.
-async fn growing_calls(pre: &PdfProcessorPre<State>, engine: &Engine, ledger: Option<&Arc<Ledger>>, n: usize) -> Duration {
+async fn growing_calls(pre: &PdfProcessorPre<RawState>, engine: &Engine, ledger: Option<&Arc<Ledger>>, n: usize) -> Duration {
     let name: Arc<str> = "faulty".into();
     let start = Instant::now();
     for _ in 0..n {
@@ -49,18 +29,7 @@ async fn growing_calls(pre: &PdfProcessorPre<State>, engine: &Engine, ledger: Op
             let id = l.admit(&name, 1 << 20).unwrap();
             hostel::instance::MemoryLimiter::new(64 << 20, Some((l.clone(), id)))
         });
-        let mut store = Store::new(engine, State {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
-            hooks: HttpPolicy::new(name.clone(), Arc::new(vec![])),
-            services: PluginServices::new(name.clone(), Arc::new(Default::default()), SharedCache::new(1 << 20)),
-            limiter,
-        });
-        if ledger.is_some() {
-            store.limiter(|s| s.limiter.as_mut().unwrap());
-        }
-        store.set_epoch_deadline(u64::MAX / 2);
+        let mut store = raw_store(engine, limiter);
         let instance = pre.instantiate_async(&mut store).await.unwrap();
         instance.hostel_plugin_pdf().call_info(&mut store, b"alloc:4096").await.unwrap().unwrap();
     }
@@ -97,12 +66,7 @@ async fn main() {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
-    let mut linker: Linker<State> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-    hostel::services::add_to_linker(&mut linker, |s: &mut State| &mut s.services).unwrap();
-    let component = Component::from_file(&engine, faulty_wasm()).unwrap();
-    let pre = PdfProcessorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let pre = raw_pre(&engine, &faulty_wasm());
     let ledger = Arc::new(Ledger::new(1 << 30, Thresholds::default()));
     const N: usize = 300;
     growing_calls(&pre, &engine, None, 20).await;

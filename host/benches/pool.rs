@@ -5,16 +5,14 @@
 //!      (a fresh on-demand instance per call)
 //! Run: `cargo bench -p hostel --bench pool` (plugins built by scripts/build-plugins.sh).
 
-use hostel::bindings::pdf::PdfProcessorPre;
+mod common;
+
+use common::{median, raw_pre, raw_store};
 use hostel::engine::EngineSettings;
-use hostel::services::{HttpPolicy, PluginServices, SharedCache};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -35,29 +33,6 @@ fn plugin_dir(src: &Path, name: &str, extra: &str) -> tempfile::TempDir {
         .collect();
     std::fs::write(dst.join("hostel.toml"), format!("{manifest}\n{extra}\n")).unwrap();
     dir
-}
-
-struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    http: WasiHttpCtx,
-    hooks: HttpPolicy,
-    services: PluginServices,
-}
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-impl WasiHttpView for State {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 async fn concurrent(host: &hostel::Host, plugin: &str, doc: &Arc<Vec<u8>>, callers: usize, per: usize) -> Duration {
@@ -102,24 +77,11 @@ async fn main() {
         .max_tables_per_component(8).max_memory_size(4 << 30);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config).unwrap();
-    let mut linker: Linker<State> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-    hostel::services::add_to_linker(&mut linker, |s: &mut State| &mut s.services).unwrap();
-    let component = Component::from_file(&engine, faulty.join("faulty.wasm")).unwrap();
-    let pre = PdfProcessorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-    let name: Arc<str> = "raw".into();
+    let pre = raw_pre(&engine, &faulty.join("faulty.wasm"));
     let mut raw_times = Vec::with_capacity(N);
     for i in 0..N + 1 {
         let t = Instant::now();
-        let mut store = Store::new(&engine, State {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
-            hooks: HttpPolicy::new(name.clone(), Arc::new(vec![])),
-            services: PluginServices::new(name.clone(), Arc::new(Default::default()), SharedCache::new(1 << 20)),
-        });
-        store.set_epoch_deadline(u64::MAX / 2);
+        let mut store = raw_store(&engine, None);
         let instance = pre.instantiate_async(&mut store).await.unwrap();
         instance.hostel_plugin_pdf().call_info(&mut store, b"echo").await.unwrap().unwrap();
         drop(store);
