@@ -178,3 +178,43 @@ async fn history_and_alerts_survive_a_restart() {
     assert_eq!(page["samples"].as_array().unwrap().len(), 2);
     assert_eq!(page["next_since"], page["samples"][1]["ts_ms"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_instances_expire_after_their_idle_timeout() {
+    let plugins = PluginsDir::new();
+    plugins.add("faulty", |m| format!("{m}\n[pool]\nidle_timeout = '200ms'\n"));
+    let config = plugins.config("[memory]\ncheck_interval = '50ms'\n");
+    let s = Server::start_with(&plugins, &["--config", &config]);
+    assert_eq!(faulty(&s, "faulty", "echo").await.0, 200);
+    assert_eq!(s.plugin("faulty").await["idle_instances"], 1);
+    let report = s.wait_for("/v1/admin/memory", 10, |r| instances(r, "faulty").is_empty()).await;
+    assert_eq!(report["recent_evictions"][0]["reason"], "idle_timeout", "{report}");
+    assert_eq!(s.plugin("faulty").await["state"], "loaded", "only the instance goes, not the component");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_critical_idle_plugins_lose_their_compiled_code() {
+    let plugins = PluginsDir::new();
+    // `big` keeps its instance (younger than min_idle); the others keep no instances.
+    plugins.add_faulty("big", 10, "memory = '64MiB'\nmemory_estimate = '1MiB'");
+    plugins.add("caption-keywords", |m| format!("{m}\n[pool]\nfresh_instance_per_call = true\n"));
+    plugins.add("pdf-text", |m| format!("{m}\n[pool]\nfresh_instance_per_call = true\n"));
+    let config = plugins.config("[memory]\nbudget = '40MiB'\nmin_idle = '1h'\ncheck_interval = '50ms'\n");
+    let s = Server::start_with(&plugins, &["--config", &config]);
+    for p in ["caption-keywords", "pdf-text"] {
+        let (status, _) = s.post_json(&format!("/v1/plugins/{p}/load"), &json!({})).await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = faulty(&s, "big", "alloc:34816").await;
+    assert_eq!(status, 200, "{body}");
+    let report = s.wait_for("/v1/admin/memory", 10, |r| {
+        r["recent_evictions"].as_array().unwrap().iter().filter(|e| e["reason"] == "unload").count() == 2
+    }).await;
+    assert_eq!(s.plugin("caption-keywords").await["state"], "registered");
+    assert_eq!(s.plugin("pdf-text").await["state"], "registered");
+    assert_eq!(s.plugin("big").await["state"], "loaded", "a plugin with an instance keeps its code: {report}");
+    assert_eq!(instances(&report, "big").len(), 1, "min_idle protects the young idle instance");
+    // Unloaded plugins load again on their next call.
+    let (status, _) = s.post_json("/v1/plugins/caption-keywords/caption", &json!({"description": "beach"})).await;
+    assert_eq!(status, 200);
+}
