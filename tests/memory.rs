@@ -159,9 +159,12 @@ async fn history_and_alerts_survive_a_restart() {
     let (status, body) = faulty(&s, "big", "alloc:20480").await;
     assert_eq!(status, 200, "{body}");
     let alerts = s.wait_for("/v1/admin/alerts", 10, |a| !a["alerts"].as_array().unwrap().is_empty()).await;
-    let history = s.wait_for("/v1/admin/memory/history", 10, |h| h["samples"].as_array().unwrap().len() >= 3).await;
+    // Samples come every 100ms; wait for one taken after the allocation.
+    let history = s.wait_for("/v1/admin/memory/history?limit=1000", 10, |h| {
+        let samples = h["samples"].as_array().unwrap();
+        samples.len() >= 3 && samples.last().unwrap()["plugins"]["big"].as_u64().is_some_and(|b| b > 20 * MIB)
+    }).await;
     let last = history["samples"].as_array().unwrap().last().unwrap().clone();
-    assert!(last["plugins"]["big"].as_u64().unwrap() > 20 * MIB, "{last}");
     s.stop();
 
     let s = Server::start_in(&plugins, data.path(), &["--config", &config], None);

@@ -54,7 +54,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let retry_after = match &e {
             Error::OverBudget { .. } | Error::QueueFull { .. } | Error::QueueTimeout { .. } => Some(1),
-            Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             _ => None,
         };
         ApiError { status: status_of(&e), code: e.code(), message: e.to_string(), retry_after }
