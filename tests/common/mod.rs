@@ -132,7 +132,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,tower_http=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
