@@ -77,3 +77,31 @@ async fn restarts_load_from_the_cache_and_damage_is_recovered() {
     assert_eq!(cache["artifacts"]["entries"], 0);
     call(&s).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pure_calls_are_memoized_for_their_ttl() {
+    let plugins = PluginsDir::new();
+    plugins.add("faulty", |m| format!("{m}\n[cache]\nttl = '400ms'\npure = ['info']\n"));
+    plugins.add_faulty("uncached", 0, "memory = '32MiB'");
+    let s = Server::start(&plugins);
+    let count = |plugin: &'static str| {
+        let s = &s;
+        async move { s.post_bytes(&format!("/v1/plugins/{plugin}/pdf/info"), b"count".to_vec()).await.1["page_count"].as_u64().unwrap() }
+    };
+    // The instance counts calls, so a memoized answer repeats the number.
+    assert_eq!(count("faulty").await, 1);
+    assert_eq!(count("faulty").await, 1);
+    assert_eq!(count("faulty").await, 1);
+    assert_eq!((count("uncached").await, count("uncached").await), (1, 2), "no [cache]: every call runs");
+    let (_, cache) = s.get("/v1/cache").await;
+    assert_eq!(cache["results"]["hits"], 2, "{cache}");
+    // Other arguments are another entry.
+    let (_, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"echo".to_vec()).await;
+    assert_eq!(body["title"], "echo");
+    // After the ttl the call runs again (on the same warm instance: its third real call).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(count("faulty").await, 3);
+    // A reload never serves results of the previous load.
+    s.post_json("/v1/plugins/faulty/unload", &serde_json::json!({})).await;
+    assert_eq!(count("faulty").await, 1);
+}

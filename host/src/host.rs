@@ -120,6 +120,7 @@ impl HostBuilder {
                 cache: SharedCache::new(self.cache_bytes),
                 ledger,
                 artifacts,
+                results: crate::invoke::ResultCache::new(10_000),
                 memory: self.memory,
                 db,
                 evictions: Mutex::new(VecDeque::new()),
@@ -156,6 +157,8 @@ pub(crate) struct Inner {
     pub cache: SharedCache,
     pub ledger: Arc<Ledger>,
     pub artifacts: Option<Arc<ArtifactCache>>,
+    /// Memoized results of pure exports.
+    pub results: crate::invoke::ResultCache,
     pub memory: MemoryConfig,
     pub db: Option<Db>,
     /// The most recent evictions, newest last.
@@ -243,8 +246,14 @@ impl Host {
         self.inner.cache.usage()
     }
 
-    /// Empties the artifact cache; returns (entries, bytes) removed.
+    /// Counters of the result cache (memoized pure calls).
+    pub fn result_cache_stats(&self) -> crate::invoke::ResultCacheStats {
+        self.inner.results.stats()
+    }
+
+    /// Empties the artifact cache and the result cache; returns (entries, bytes) of artifacts removed.
     pub fn clear_artifacts(&self) -> (u64, u64) {
+        self.inner.results.clear();
         self.inner.artifacts.as_ref().map(|a| a.clear()).unwrap_or((0, 0))
     }
 

@@ -37,7 +37,7 @@ pub mod services;
 
 pub use error::{Error, PluginErrorCode, Result};
 pub use host::{Host, HostBuilder, PluginInfo};
-pub use invoke::{CaptionStream, Style};
+pub use invoke::{CaptionStream, ResultCacheStats, Style};
 pub use plugin::{Kind, Manifest, State};
 
 /// Types exchanged with plugins, re-exported by world.

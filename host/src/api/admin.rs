@@ -28,10 +28,15 @@ async fn pools(State(host): State<Host>) -> Json<Value> {
 /// The compiled-artifact cache and the plugins' shared key/value cache.
 async fn cache_status(State(host): State<Host>) -> Json<Value> {
     let (entries, bytes) = host.shared_cache_usage();
-    Json(json!({ "artifacts": host.artifact_stats(), "shared": { "entries": entries, "bytes": bytes } }))
+    Json(json!({
+        "artifacts": host.artifact_stats(),
+        "results": host.result_cache_stats(),
+        "shared": { "entries": entries, "bytes": bytes },
+    }))
 }
 
-/// Deletes every compiled artifact (loaded plugins keep running; the next load recompiles).
+/// Deletes every compiled artifact and memoized result (loaded plugins keep
+/// running; the next load recompiles).
 async fn cache_clear(State(host): State<Host>) -> Json<Value> {
     let (entries, bytes) = host.clear_artifacts();
     Json(json!({ "removed": { "entries": entries, "bytes": bytes } }))

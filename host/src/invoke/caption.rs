@@ -12,6 +12,11 @@ use wasmtime::component::ResourceAny;
 impl Host {
     /// Ranked captions and exactly `hashtag_count` hashtags.
     pub async fn caption(&self, plugin: &str, request: &CaptionRequest) -> Result<CaptionResult> {
+        let key = serde_json::to_vec(request).unwrap_or_default();
+        self.memo(plugin, "generate", &[&key], self.caption_call(plugin, request)).await
+    }
+
+    async fn caption_call(&self, plugin: &str, request: &CaptionRequest) -> Result<CaptionResult> {
         let mut lease = self.acquire(plugin, Kind::CaptionModel).await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;

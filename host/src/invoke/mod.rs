@@ -5,7 +5,10 @@
 
 mod caption;
 mod connector;
+mod memo;
 mod pdf;
+
+pub use memo::{ResultCache, ResultCacheStats};
 
 pub use caption::{CaptionStream, Style};
 

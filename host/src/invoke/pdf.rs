@@ -10,6 +10,10 @@ use crate::plugin::Kind;
 impl Host {
     /// Document-level facts of a PDF.
     pub async fn pdf_info(&self, plugin: &str, document: &[u8]) -> Result<DocumentInfo> {
+        self.memo(plugin, "info", &[document], self.pdf_info_call(plugin, document)).await
+    }
+
+    async fn pdf_info_call(&self, plugin: &str, document: &[u8]) -> Result<DocumentInfo> {
         let mut lease = self.acquire(plugin, Kind::PdfProcessor).await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
@@ -21,6 +25,11 @@ impl Host {
 
     /// Text of pages `first..=last` (1-based; `last` defaults to the final page).
     pub async fn pdf_text(&self, plugin: &str, document: &[u8], first: u32, last: Option<u32>) -> Result<Vec<PageText>> {
+        let range = [first.to_le_bytes(), last.map_or(u32::MAX, |l| l).to_le_bytes()].concat();
+        self.memo(plugin, "extract-text", &[document, &range], self.pdf_text_call(plugin, document, first, last)).await
+    }
+
+    async fn pdf_text_call(&self, plugin: &str, document: &[u8], first: u32, last: Option<u32>) -> Result<Vec<PageText>> {
         let mut lease = self.acquire(plugin, Kind::PdfProcessor).await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;

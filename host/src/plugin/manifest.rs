@@ -68,6 +68,9 @@ pub struct Manifest {
     /// Circuit breaker settings.
     #[serde(default)]
     pub breaker: BreakerSettings,
+    /// Result memoization for exports whose results depend only on their arguments.
+    #[serde(default)]
+    pub cache: ResultCacheSettings,
     /// Values the plugin reads through the `config` import.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -156,6 +159,18 @@ impl Default for BreakerSettings {
     fn default() -> Self {
         BreakerSettings { failures: 5, cooldown: Duration::from_secs(30) }
     }
+}
+
+/// Opt-in memoization: results of the `pure` exports are kept for `ttl`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResultCacheSettings {
+    /// How long a result is reused (absent or 0: no memoization).
+    #[serde(with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    /// Export names (as in WIT, e.g. "info", "extract-text", "generate") whose
+    /// results depend only on their arguments.
+    pub pure: Vec<String>,
 }
 
 /// Grants. Everything not listed is denied.
