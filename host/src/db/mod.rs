@@ -3,7 +3,7 @@
 //! transactions, so no call ever waits on the disk. Schema changes are
 //! versioned migrations keyed on `PRAGMA user_version`.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -189,15 +189,6 @@ impl Db {
             })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Number of samples stored.
-    pub fn sample_count(&self) -> Result<u64, DbError> {
-        let conn = self.reader.lock().unwrap();
-        conn.query_row("SELECT COUNT(*) FROM memory_samples", [], |r| r.get::<_, i64>(0))
-            .optional()
-            .map(|n| n.unwrap_or(0) as u64)
-            .map_err(|e| DbError { path: self.path.clone(), message: e.to_string() })
     }
 }
 

@@ -15,39 +15,29 @@ pub struct MemoryLimiter {
     limit: u64,
     memory: u64,
     table: u64,
-    peak: u64,
     /// Set when a growth passed the plugin's limit.
     pub hit_limit: bool,
     /// Set when a growth would have passed the host's budget.
     pub hit_budget: bool,
+    /// Bytes of the growth the budget refused.
+    pub refused: u64,
     ledger: Option<(Arc<Ledger>, InstanceId)>,
 }
 
 impl MemoryLimiter {
     /// A limiter for one instance; `ledger` is where its bytes are charged.
     pub fn new(limit: u64, ledger: Option<(Arc<Ledger>, InstanceId)>) -> Self {
-        MemoryLimiter { limit, memory: 0, table: 0, peak: 0, hit_limit: false, hit_budget: false, ledger }
+        MemoryLimiter { limit, memory: 0, table: 0, hit_limit: false, hit_budget: false, refused: 0, ledger }
     }
     /// Bytes of memories and tables the instance holds now.
     pub fn used(&self) -> u64 {
         self.memory + self.table
-    }
-    /// Bytes of linear memory alone.
-    pub fn memory(&self) -> u64 {
-        self.memory
-    }
-    /// Most bytes it ever held.
-    pub fn peak(&self) -> u64 {
-        self.peak
     }
     pub fn limit(&self) -> u64 {
         self.limit
     }
     pub fn ledger(&self) -> Option<&Arc<Ledger>> {
         self.ledger.as_ref().map(|(l, _)| l)
-    }
-    pub fn id(&self) -> Option<InstanceId> {
-        self.ledger.as_ref().map(|(_, id)| *id)
     }
 
     fn charge(&mut self, delta: u64, table: bool) -> bool {
@@ -58,6 +48,7 @@ impl MemoryLimiter {
         if let Some((ledger, id)) = &self.ledger {
             if !ledger.grow(*id, delta, table) {
                 self.hit_budget = true;
+                self.refused = delta;
                 return false;
             }
         }
@@ -66,7 +57,6 @@ impl MemoryLimiter {
         } else {
             self.memory += delta;
         }
-        self.peak = self.peak.max(self.used());
         true
     }
 }

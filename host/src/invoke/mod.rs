@@ -195,8 +195,8 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
         return Error::MemoryLimitExceeded { plugin: name, limit: state.limiter.limit() };
     }
     if state.limiter.hit_budget {
-        let ledger = &plugin_ledger(store);
-        return Error::OverBudget { plugin: name, needed: 0, used: ledger.0, budget: ledger.1 };
+        let (used, budget) = state.limiter.ledger().map(|l| (l.used(), l.budget())).unwrap_or((0, 0));
+        return Error::OverBudget { plugin: name, needed: state.limiter.refused, used, budget };
     }
     let mut message = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
@@ -211,9 +211,4 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
         message = format!("{message}; plugin output: {output}");
     }
     Error::Trap { plugin: name, message }
-}
-
-/// (used, budget) of the ledger an instance reports to.
-fn plugin_ledger(store: &wasmtime::Store<crate::instance::InstanceState>) -> (u64, u64) {
-    store.data().limiter.ledger().map(|l| (l.used(), l.budget())).unwrap_or((0, 0))
 }

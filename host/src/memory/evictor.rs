@@ -65,14 +65,14 @@ impl Host {
     pub fn free(&self, bytes: u64) -> FreeReport {
         let ledger = &self.inner.ledger;
         let start = ledger.used();
-        let evicted = self.evict_idle(Duration::ZERO, EvictionReason::Free, |_| start.saturating_sub(ledger.used()) >= bytes);
+        let evicted = self.evict_idle(Duration::ZERO, EvictionReason::Free, || start.saturating_sub(ledger.used()) >= bytes);
         FreeReport { requested: bytes, freed: start.saturating_sub(ledger.used()), evicted }
     }
 
     /// Makes room for `needed` more bytes by evicting idle instances.
     pub(crate) fn make_room(&self, needed: u64) -> Vec<Eviction> {
         let ledger = &self.inner.ledger;
-        self.evict_idle(Duration::ZERO, EvictionReason::Admission, |_| ledger.used() + needed <= ledger.budget())
+        self.evict_idle(Duration::ZERO, EvictionReason::Admission, || ledger.used() + needed <= ledger.budget())
     }
 
     /// At `high` or above: evicts idle instances older than `min_idle` until
@@ -85,7 +85,7 @@ impl Host {
         }
         let target = ledger.thresholds().bytes_at(Level::Medium, ledger.budget());
         let min_idle = self.inner.memory.min_idle;
-        let mut evicted = self.evict_idle(min_idle, EvictionReason::Pressure, |_| ledger.used() < target);
+        let mut evicted = self.evict_idle(min_idle, EvictionReason::Pressure, || ledger.used() < target);
         if level == Level::Critical && ledger.used() >= target {
             evicted.extend(self.unload_idle_plugins(target));
         }
@@ -127,11 +127,11 @@ impl Host {
         &self,
         min_idle: Duration,
         reason: EvictionReason,
-        mut done: impl FnMut(&[Eviction]) -> bool,
+        done: impl Fn() -> bool,
     ) -> Vec<Eviction> {
         let mut evicted = Vec::new();
         for c in self.candidates(min_idle) {
-            if done(&evicted) {
+            if done() {
                 break;
             }
             if let Some(e) = self.evict_one(&c.plugin, c.id, reason) {

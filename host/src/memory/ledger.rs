@@ -113,11 +113,6 @@ impl Ledger {
         self.inner.lock().unwrap().level
     }
 
-    /// What the level would be with `extra` more bytes charged.
-    pub fn level_with(&self, extra: u64) -> Level {
-        self.thresholds.level(self.used() + extra, self.budget)
-    }
-
     /// Admits a new instance of `plugin` with `reserved` bytes, if they fit.
     pub fn admit(&self, plugin: &Arc<str>, reserved: u64) -> Option<InstanceId> {
         self.change(|inner, budget| {
@@ -201,11 +196,6 @@ impl Ledger {
             }
         });
         self.released.notify_waiters();
-    }
-
-    /// Bytes charged to one instance.
-    pub fn instance_bytes(&self, id: InstanceId) -> u64 {
-        self.inner.lock().unwrap().instances.get(&id).map(|e| e.memory + e.table).unwrap_or(0)
     }
 
     /// Waits until some memory is released (or `timeout` passes).

@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::host::{millis, Host, Inner};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Weak;
 use std::time::{Instant, SystemTime};
@@ -187,8 +186,6 @@ pub(crate) fn spawn_monitor(host: &Host, kicked: Receiver<()>) {
                 host.sample_memory();
                 last_sample = Instant::now();
             }
-            let busy: u64 = host.inner.registry.list().iter().map(|p| p.stats.busy.load(Ordering::Relaxed)).sum();
-            tracing::trace!(busy, used = host.inner.ledger.used(), "memory monitor tick");
         }
     });
     if let Err(e) = spawned {

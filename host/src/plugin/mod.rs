@@ -72,7 +72,6 @@ pub(crate) struct Idle {
 pub struct IdleView {
     pub id: crate::memory::InstanceId,
     pub since: Instant,
-    pub bytes: u64,
 }
 
 struct Slot {
@@ -203,7 +202,7 @@ impl Plugin {
             .lock()
             .unwrap()
             .iter()
-            .map(|i| IdleView { id: i.instance.id, since: i.since, bytes: i.instance.store.data().limiter.used() })
+            .map(|i| IdleView { id: i.instance.id, since: i.since })
             .collect()
     }
 
