@@ -12,9 +12,10 @@ export PATH="$HOME/.cargo/bin:$PATH" # wasm-component-ld
 CARGO=/usr/bin/cargo
 PROFILE="${HOSTEL_PLUGIN_PROFILE:-release}"
 
-# Example plugins, the test plugins under tests/plugins and the SDK template (same workspace).
+# Example plugins, the test and benchmark guests under tests/plugins and the SDK
+# template (same workspace).
 plugins=()
-for manifest in */hostel.toml ../tests/plugins/*/hostel.toml ../sdk/template/hostel.toml; do plugins+=("$(dirname "$manifest")"); done
+for crate in */hostel.toml ../tests/plugins/*/Cargo.toml ../sdk/template/hostel.toml; do plugins+=("$(dirname "$crate")"); done
 if [ $# -gt 0 ]; then plugins=("$@"); fi
 
 i=0

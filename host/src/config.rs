@@ -31,6 +31,10 @@ pub struct Config {
     pub engine: crate::engine::EngineSettings,
     /// How compiled artifacts are stored: raw (fastest) or zstd (smallest).
     pub artifact_format: crate::artifacts::Format,
+    /// Invocation records kept in history (newest win).
+    pub invocation_retention: u64,
+    /// Bearer token required on management routes; none means open (loopback only by default).
+    pub token: Option<String>,
 }
 
 /// `[memory]` in the config file.
@@ -96,6 +100,8 @@ impl Default for Config {
             memory: MemorySection::default(),
             engine: crate::engine::EngineSettings::default(),
             artifact_format: crate::artifacts::Format::Raw,
+            invocation_retention: 100_000,
+            token: None,
         }
     }
 }

@@ -55,6 +55,22 @@ pub enum Error {
     #[error("plugin {plugin:?} trapped: {message}")]
     Trap { plugin: String, message: String },
 
+    /// An uploaded manifest is invalid (the message names the field).
+    #[error("{0}")]
+    InvalidManifest(String),
+
+    /// An uploaded component does not compile or does not implement its world.
+    #[error("plugin {plugin:?}: the uploaded component was refused: {message}")]
+    InvalidComponent { plugin: String, message: String },
+
+    /// The upload's bytes do not hash to the sha256 it was sent with.
+    #[error("the component's sha256 is {actual}, not the {expected} it was sent with")]
+    Sha256Mismatch { expected: String, actual: String },
+
+    /// The request conflicts with the registry (e.g. a name taken by a plugins-dir plugin).
+    #[error("{0}")]
+    Conflict(String),
+
     /// The caller's input could not be passed to the plugin at all.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -109,6 +125,10 @@ impl Error {
             Error::QueueTimeout { .. } => "queue_timeout",
             Error::CircuitOpen { .. } => "circuit_open",
             Error::Trap { .. } => "plugin_trapped",
+            Error::InvalidManifest(_) => "invalid_manifest",
+            Error::InvalidComponent { .. } => "invalid_component",
+            Error::Sha256Mismatch { .. } => "sha256_mismatch",
+            Error::Conflict(_) => "conflict",
             Error::InvalidRequest(_) => "bad_request",
             Error::Internal(_) => "internal",
         }

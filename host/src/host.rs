@@ -24,6 +24,7 @@ pub struct HostBuilder {
     cache_bytes: u64,
     memory: MemoryConfig,
     history_retention: u64,
+    invocation_retention: u64,
     artifact_format: Format,
     engine: crate::engine::EngineSettings,
 }
@@ -37,6 +38,7 @@ impl Default for HostBuilder {
             cache_bytes: 64 << 20,
             memory: MemoryConfig::default(),
             history_retention: 100_000,
+            invocation_retention: 100_000,
             artifact_format: Format::Raw,
             engine: crate::engine::EngineSettings::default(),
         }
@@ -85,6 +87,11 @@ impl HostBuilder {
         self.history_retention = samples;
         self
     }
+    /// How many invocation records history keeps.
+    pub fn invocation_retention(mut self, calls: u64) -> Self {
+        self.invocation_retention = calls;
+        self
+    }
 
     pub fn build(self) -> Result<Host> {
         self.memory.thresholds.validate().map_err(Error::Internal)?;
@@ -93,7 +100,7 @@ impl HostBuilder {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::Internal(format!("cannot create data dir {}: {e}", dir.display())))?;
-                Some(Db::open(&dir.join("hostel.db"), self.history_retention).map_err(|e| Error::Internal(e.to_string()))?)
+                Some(Db::open(&dir.join("hostel.db"), (self.history_retention, self.invocation_retention)).map_err(|e| Error::Internal(e.to_string()))?)
             }
             None => None,
         };
@@ -126,6 +133,9 @@ impl HostBuilder {
                 evictions: Mutex::new(VecDeque::new()),
                 kick: Mutex::new(kick),
                 system: Mutex::new(sysinfo::System::new()),
+                metrics: crate::observe::Metrics::default(),
+                data_dir: self.data_dir.clone(),
+                uploads: tokio::sync::Mutex::new(()),
             }),
         };
         let weak = Arc::downgrade(&host.inner);
@@ -146,6 +156,7 @@ impl HostBuilder {
                 let _ = inner.kick.lock().unwrap().send(());
             }
         });
+        host.restore_uploads();
         crate::memory::spawn_monitor(&host, kicked);
         Ok(host)
     }
@@ -166,6 +177,12 @@ pub(crate) struct Inner {
     /// Wakes the memory monitor when pressure rises.
     pub kick: Mutex<mpsc::Sender<()>>,
     pub system: Mutex<sysinfo::System>,
+    /// Prometheus counters and histograms fed by finished calls.
+    pub metrics: crate::observe::Metrics,
+    /// Where uploads, artifacts and the database live (none: nothing persisted).
+    pub data_dir: Option<PathBuf>,
+    /// Serializes uploads and deletes, so SQLite and the registry agree on the winner.
+    pub uploads: tokio::sync::Mutex<()>,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.
@@ -203,6 +220,8 @@ pub struct PluginInfo {
     pub breaker: crate::pool::BreakerReport,
     pub call_timeout_ms: u64,
     pub priority: i32,
+    /// `dir` (found in the plugins directory) or `upload`.
+    pub source: crate::plugin::Source,
 }
 
 impl Host {
@@ -271,7 +290,7 @@ pub(crate) fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn info(p: &Plugin) -> PluginInfo {
+pub(crate) fn info(p: &Plugin) -> PluginInfo {
     let (state, loaded, error): (State, Option<Arc<Loaded>>, Option<String>) = p.status();
     let m = &p.manifest;
     PluginInfo {
@@ -299,5 +318,6 @@ fn info(p: &Plugin) -> PluginInfo {
         breaker: p.breaker.report(),
         call_timeout_ms: m.limits.call_timeout.as_millis() as u64,
         priority: m.priority,
+        source: p.source,
     }
 }

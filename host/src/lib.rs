@@ -30,6 +30,7 @@ pub mod instance;
 mod invoke;
 mod loader;
 pub mod memory;
+pub mod observe;
 pub mod plugin;
 pub mod pool;
 pub mod registry;

@@ -38,6 +38,9 @@ enum Command {
         /// Memory budget for all plugins together, e.g. 512MiB.
         #[arg(long, env = "HOSTEL_MEMORY_BUDGET")]
         memory_budget: Option<bytesize::ByteSize>,
+        /// Bearer token required on management routes (load, unload, admin, cache, history).
+        #[arg(long, env = "HOSTEL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -45,7 +48,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen, plugins_dir, data_dir, log_format, memory_budget } => {
+        Command::Serve { config, listen, plugins_dir, data_dir, log_format, memory_budget, token } => {
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
@@ -64,6 +67,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(v) = memory_budget {
                 cfg.memory.budget = v;
+            }
+            if let Some(v) = token {
+                cfg.token = Some(v);
             }
             serve(cfg).await
         }
@@ -90,6 +96,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .data_dir(&cfg.data_dir)
         .memory(cfg.memory.to_config())
         .history_retention(cfg.memory.history_retention)
+        .invocation_retention(cfg.invocation_retention)
         .engine(cfg.engine.clone())
         .artifact_format(cfg.artifact_format)
         .epoch_tick(cfg.epoch_tick)
@@ -107,7 +114,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };
-    api::serve(listener, host.clone(), ApiOptions { max_body: cfg.max_body.as_u64() as usize }, shutdown).await?;
+    api::serve(listener, host.clone(), ApiOptions { max_body: cfg.max_body.as_u64() as usize, token: cfg.token.clone() }, shutdown).await?;
     host.sample_memory();
     host.flush_history();
     Ok(())

@@ -1,4 +1,4 @@
-//! Operator routes under /v1/admin: memory, its history, alerts, freeing.
+//! Operator routes: memory, its history, alerts, freeing, pools, caches, invocation history.
 
 use super::ApiError;
 use crate::host::Host;
@@ -18,6 +18,26 @@ pub fn routes() -> Router<Host> {
         .route("/v1/admin/alerts", get(alerts))
         .route("/v1/cache", get(cache_status).delete(cache_clear))
         .route("/v1/admin/pools", get(pools))
+        .route("/v1/invocations", get(invocations))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvocationsQuery {
+    plugin: Option<String>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+/// Invocation history, newest first, a page at a time.
+async fn invocations(State(host): State<Host>, q: Result<Query<InvocationsQuery>, QueryRejection>) -> Result<Json<crate::observe::CallPage>, ApiError> {
+    let Query(q) = q?;
+    let page = q.page.unwrap_or(1);
+    let page_size = q.page_size.unwrap_or(50);
+    if page == 0 || !(1..=500).contains(&page_size) {
+        return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", "page starts at 1 and page_size must be 1..=500"));
+    }
+    Ok(Json(host.invocations(q.plugin.as_deref(), page, page_size)?))
 }
 
 /// Per plugin: idle, busy, created, reused, recycled, discarded, waits, wait p50/p99, reuse ratio.

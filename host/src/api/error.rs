@@ -42,6 +42,10 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::InvalidManifest(_) => StatusCode::BAD_REQUEST,
+        Error::InvalidComponent { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Sha256Mismatch { .. } => StatusCode::BAD_REQUEST,
+        Error::Conflict(_) => StatusCode::CONFLICT,
         Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -73,6 +77,18 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(r: axum::extract::rejection::QueryRejection) -> Self {
         from_rejection(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+impl From<axum::extract::multipart::MultipartRejection> for ApiError {
+    fn from(r: axum::extract::multipart::MultipartRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<axum::extract::multipart::MultipartError> for ApiError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        from_rejection(e.status(), e.body_text())
     }
 }
 

@@ -1,8 +1,14 @@
-//! The host's SQLite file (WAL): memory history and alerts for now. Writes go
+//! The host's SQLite file (WAL): memory history, alerts and invocations. Writes go
 //! through a channel to one background thread that batches them in
 //! transactions, so no call ever waits on the disk. Schema changes are
 //! versioned migrations keyed on `PRAGMA user_version`.
 
+mod invocations;
+mod plugins;
+
+pub use plugins::PluginRow;
+
+use crate::observe::Call;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
         used INTEGER NOT NULL,
         budget INTEGER NOT NULL
      );",
+    invocations::MIGRATION,
+    plugins::MIGRATION,
 ];
 
 /// A database error, with what was being done.
@@ -68,6 +76,9 @@ pub struct Alert {
 enum Write {
     Sample(Sample),
     Alert(Alert),
+    Invocation(Call),
+    /// A registry change; acknowledged with the commit's outcome.
+    Plugin(plugins::PluginChange, mpsc::SyncSender<Result<(), String>>),
     Flush(mpsc::SyncSender<()>),
 }
 
@@ -99,9 +110,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 impl Db {
-    /// Opens (creating and migrating) the database at `path`; `retention` is
-    /// how many memory samples are kept.
-    pub fn open(path: &Path, retention: u64) -> Result<Db, DbError> {
+    /// Opens (creating and migrating) the database at `path`, keeping at most
+    /// `retention.0` memory samples and `retention.1` invocations.
+    pub fn open(path: &Path, retention: (u64, u64)) -> Result<Db, DbError> {
         let err = |e: rusqlite::Error| DbError { path: path.to_path_buf(), message: e.to_string() };
         let mut writer = open(path).map_err(err)?;
         migrate(&mut writer).map_err(err)?;
@@ -130,6 +141,18 @@ impl Db {
 
     pub fn record_alert(&self, a: Alert) {
         self.send(Write::Alert(a))
+    }
+
+    pub fn record_invocation(&self, c: Call) {
+        self.send(Write::Invocation(c))
+    }
+
+    /// A cheap query on the reader connection, for readiness.
+    pub fn check(&self) -> Result<(), DbError> {
+        let conn = self.reader.lock().unwrap();
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(|e| DbError { path: self.path.clone(), message: e.to_string() })
     }
 
     /// Waits until everything sent so far is committed.
@@ -194,7 +217,7 @@ impl Db {
 
 /// Batches writes: waits for one, takes whatever else is queued, commits all
 /// in one transaction, then acknowledges flushes.
-fn write_loop(mut conn: Connection, rx: Receiver<Write>, retention: u64) {
+fn write_loop(mut conn: Connection, rx: Receiver<Write>, (retention, invocation_retention): (u64, u64)) {
     let mut batches: u64 = 0;
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
@@ -210,6 +233,7 @@ fn write_loop(mut conn: Connection, rx: Receiver<Write>, retention: u64) {
             }
         }
         let mut acks = Vec::new();
+        let mut committed = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             for w in batch {
@@ -235,6 +259,11 @@ fn write_loop(mut conn: Connection, rx: Receiver<Write>, retention: u64) {
                         )?
                         .execute(params![a.ts_ms as i64, a.from_level, a.to_level, a.used as i64, a.budget as i64])?;
                     }
+                    Write::Invocation(c) => invocations::insert(&tx, &c)?,
+                    Write::Plugin(change, ack) => {
+                        plugins::apply(&tx, &change)?;
+                        committed.push(ack);
+                    }
                     Write::Flush(ack) => acks.push(ack),
                 }
             }
@@ -244,11 +273,15 @@ fn write_loop(mut conn: Connection, rx: Receiver<Write>, retention: u64) {
                     "DELETE FROM memory_samples WHERE id <= (SELECT MAX(id) FROM memory_samples) - ?1",
                     params![retention as i64],
                 )?;
+                invocations::trim(&tx, invocation_retention)?;
             }
             tx.commit()
         })();
-        if let Err(e) = result {
+        if let Err(e) = &result {
             tracing::error!("database write failed: {e}");
+        }
+        for ack in committed {
+            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         }
         for ack in acks {
             let _ = ack.send(());

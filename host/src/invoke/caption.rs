@@ -17,7 +17,7 @@ impl Host {
     }
 
     async fn caption_call(&self, plugin: &str, request: &CaptionRequest) -> Result<CaptionResult> {
-        let mut lease = self.acquire(plugin, Kind::CaptionModel).await?;
+        let mut lease = self.acquire(plugin, Kind::CaptionModel, "generate").await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Caption(exports) = &instance.exports else { unreachable!("kind checked in acquire") };
@@ -30,7 +30,7 @@ impl Host {
     /// [`CaptionStream::next`]. The instance stays checked out until the
     /// stream ends or is dropped.
     pub async fn caption_stream(&self, plugin: &str, request: &CaptionRequest) -> Result<CaptionStream> {
-        let mut lease = self.acquire(plugin, Kind::CaptionModel).await?;
+        let mut lease = self.acquire(plugin, Kind::CaptionModel, "generate-stream").await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Caption(exports) = &instance.exports else { unreachable!("kind checked in acquire") };

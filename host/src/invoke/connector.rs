@@ -10,7 +10,7 @@ use crate::plugin::Kind;
 impl Host {
     /// What the connector says it is and which operations it offers.
     pub async fn connector_describe(&self, plugin: &str) -> Result<ConnectorInfo> {
-        let mut lease = self.acquire(plugin, Kind::Connector).await?;
+        let mut lease = self.acquire(plugin, Kind::Connector, "describe").await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Connector(exports) = &instance.exports else { unreachable!("kind checked in acquire") };
@@ -21,7 +21,7 @@ impl Host {
 
     /// Runs `operation` with JSON `args`; returns the connector's JSON result text.
     pub async fn connector_call(&self, plugin: &str, operation: &str, args: &str) -> Result<String> {
-        let mut lease = self.acquire(plugin, Kind::Connector).await?;
+        let mut lease = self.acquire(plugin, Kind::Connector, "call").await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Connector(exports) = &instance.exports else { unreachable!("kind checked in acquire") };

@@ -21,7 +21,8 @@ use crate::plugin::{Kind, Loaded, Plugin, Pre};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use crate::memory::InstanceId;
-use std::time::{Duration, Instant};
+use crate::observe::Call;
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::Trap;
 
 /// An instance checked out for one call.
@@ -29,8 +30,24 @@ pub(crate) struct Lease {
     pub plugin: Arc<Plugin>,
     pub generation: u64,
     pub instance: Instance,
+    call: CallStart,
     _busy: Busy,
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// When and what a call started, for its history record.
+#[derive(Clone, Copy)]
+struct CallStart {
+    export: &'static str,
+    at: SystemTime,
+    clock: Instant,
+    reused: bool,
+}
+
+impl CallStart {
+    fn record(&self, plugin: &str, error: Option<&Error>) -> Call {
+        Call::new(plugin, self.export, self.at, self.clock.elapsed(), self.reused, error)
+    }
 }
 
 /// Counts a call in flight for its plugin while alive (the evictor never
@@ -51,9 +68,22 @@ impl Drop for Busy {
 }
 
 impl Host {
-    /// Checks out an instance of `name`, which must be of `kind`, loading the
-    /// plugin on first use. The call deadline starts now.
-    pub(crate) async fn acquire(&self, name: &str, kind: Kind) -> Result<Lease> {
+    /// Checks out an instance of `name`, which must be of `kind`, to call
+    /// `export`, loading the plugin on first use. The call deadline starts now.
+    /// A refused call (breaker, queue, budget, load failure) is recorded here;
+    /// a call that ran is recorded by [`Host::finish`].
+    pub(crate) async fn acquire(&self, name: &str, kind: Kind, export: &'static str) -> Result<Lease> {
+        let mut call = CallStart { export, at: SystemTime::now(), clock: Instant::now(), reused: false };
+        let lease = self.checkout(name, kind, &mut call).await;
+        if let Err(e) = &lease {
+            if !matches!(e, Error::UnknownPlugin(_)) {
+                self.record_call(call.record(name, Some(e)));
+            }
+        }
+        lease
+    }
+
+    async fn checkout(&self, name: &str, kind: Kind, call: &mut CallStart) -> Result<Lease> {
         let plugin = self.plugin(name)?;
         if plugin.kind() != kind {
             return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.as_str(), actual: plugin.kind().as_str() });
@@ -83,10 +113,11 @@ impl Host {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
             instance.store.data_mut().deadline = Some(deadline);
             instance.uses += 1;
-            return Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy, _permit: permit });
+            call.reused = true;
+            return Ok(Lease { plugin, generation: loaded.generation, instance, call: *call, _busy: busy, _permit: permit });
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
-            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, _busy: busy, _permit: permit }),
+            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, call: *call, _busy: busy, _permit: permit }),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. }) {
@@ -151,10 +182,17 @@ impl Host {
     /// Ends a call: maps the outcome to the library's errors and decides the
     /// instance's fate (back to the pool, or dropped).
     pub(crate) fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
-        let Lease { plugin, generation, mut instance, _busy, _permit } = lease;
+        let Lease { plugin, generation, mut instance, call, _busy, _permit } = lease;
         instance.store.data_mut().deadline = None;
         // After a call the instance's real size is known: drop its reservation.
         self.inner.ledger.true_up(instance.id);
+        let result = self.settle(&plugin, generation, instance, outcome);
+        self.record_call(call.record(&plugin.name, result.as_ref().err()));
+        result
+    }
+
+    /// The instance's fate after a call, and the caller's result.
+    fn settle<T>(&self, plugin: &Arc<Plugin>, generation: u64, instance: Instance, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
         match outcome {
             Ok(Ok(value)) => {
                 plugin.breaker.success();
@@ -171,7 +209,7 @@ impl Host {
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 plugin.stats.discarded.fetch_add(1, Ordering::Relaxed);
-                let error = classify(&plugin, &instance.store, e);
+                let error = classify(plugin, &instance.store, e);
                 tracing::warn!(plugin = &*plugin.name, code = error.code(), "instance discarded: {error}");
                 if !matches!(error, Error::OverBudget { .. }) && plugin.breaker.failure() {
                     tracing::warn!(plugin = &*plugin.name, "circuit opened after repeated failures");

@@ -14,7 +14,7 @@ impl Host {
     }
 
     async fn pdf_info_call(&self, plugin: &str, document: &[u8]) -> Result<DocumentInfo> {
-        let mut lease = self.acquire(plugin, Kind::PdfProcessor).await?;
+        let mut lease = self.acquire(plugin, Kind::PdfProcessor, "info").await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Pdf(exports) = &instance.exports else { unreachable!("kind checked in acquire") };
@@ -30,7 +30,7 @@ impl Host {
     }
 
     async fn pdf_text_call(&self, plugin: &str, document: &[u8], first: u32, last: Option<u32>) -> Result<Vec<PageText>> {
-        let mut lease = self.acquire(plugin, Kind::PdfProcessor).await?;
+        let mut lease = self.acquire(plugin, Kind::PdfProcessor, "extract-text").await?;
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Pdf(exports) = &instance.exports else { unreachable!("kind checked in acquire") };

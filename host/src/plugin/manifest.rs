@@ -45,7 +45,9 @@ pub struct Manifest {
     /// One line on what it does.
     #[serde(default)]
     pub description: String,
-    /// Component file, relative to the manifest's directory.
+    /// Component file, relative to the manifest's directory (not needed in an
+    /// upload, which carries the component itself).
+    #[serde(default)]
     pub component: PathBuf,
     /// Optional sha256 (hex) pin; the component must match it to load.
     #[serde(default)]
@@ -225,6 +227,21 @@ impl Manifest {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;
         Manifest::parse(&text, path)
+    }
+
+    /// Parses and validates the manifest of an upload, whose component comes
+    /// beside it (`component` may be left out).
+    pub fn parse_upload(text: &str) -> Result<Manifest, ManifestError> {
+        let path = Path::new("uploaded manifest");
+        let mut manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        if manifest.component.as_os_str().is_empty() {
+            manifest.component = PathBuf::from(format!("{}.wasm", manifest.name));
+        }
+        manifest.validate(path)?;
+        Ok(manifest)
     }
 
     /// Parses and validates manifest text; `path` is only used in messages.

@@ -13,7 +13,7 @@ use crate::instance::{Instance, InstanceState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::Component;
@@ -80,6 +80,16 @@ struct Slot {
     error: Option<String>,
 }
 
+/// Where a plugin came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Found by scanning the plugins directory at start.
+    Dir,
+    /// Uploaded over the API (kept in the data dir and SQLite).
+    Upload,
+}
+
 /// Counters kept per plugin.
 #[derive(Default)]
 pub struct Stats {
@@ -107,6 +117,7 @@ pub struct Plugin {
     /// The directory of the manifest; relative paths resolve against it.
     pub dir: PathBuf,
     pub component_path: PathBuf,
+    pub source: Source,
     pub config: Arc<BTreeMap<String, String>>,
     pub allowed_hosts: Arc<Vec<String>>,
     pub stats: Stats,
@@ -119,11 +130,19 @@ pub struct Plugin {
     /// Warm instances waiting for the next call.
     idle: Mutex<Vec<Idle>>,
     generation: AtomicU64,
+    /// Replaced by a new version or deleted: calls in flight finish, their
+    /// instances are dropped instead of pooled.
+    retired: AtomicBool,
 }
 
 impl Plugin {
+    /// A plugin found in `dir` (its component path is relative to it).
     pub fn new(manifest: Manifest, dir: PathBuf) -> Plugin {
         let component_path = dir.join(&manifest.component);
+        Plugin::with_component(manifest, dir, component_path, Source::Dir)
+    }
+
+    pub fn with_component(manifest: Manifest, dir: PathBuf, component_path: PathBuf, source: Source) -> Plugin {
         let gate = crate::pool::Gate::new(manifest.pool.max_instances, manifest.pool.max_queue, manifest.pool.queue_timeout);
         let breaker = crate::pool::Breaker::new(manifest.breaker.failures, manifest.breaker.cooldown);
         Plugin {
@@ -135,12 +154,26 @@ impl Plugin {
             manifest,
             dir,
             component_path,
+            source,
             stats: Stats::default(),
             slot: Mutex::new(Slot { state: State::Registered, loaded: None, error: None }),
             load_lock: tokio::sync::Mutex::new(()),
             idle: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// Takes the plugin out of service: idle instances go now; busy ones are
+    /// dropped when their call ends. The compiled component is freed when the
+    /// last call holding this version lets go of it.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.idle.lock().unwrap().clear();
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
     }
 
     pub fn kind(&self) -> Kind {
@@ -216,7 +249,7 @@ impl Plugin {
     /// Returns a healthy instance for reuse, unless the pool settings say otherwise.
     pub(crate) fn put_idle(&self, generation: u64, instance: Instance) {
         let pool = &self.manifest.pool;
-        if pool.fresh_instance_per_call {
+        if pool.fresh_instance_per_call || self.is_retired() {
             return;
         }
         if pool.max_uses > 0 && instance.uses >= pool.max_uses {

@@ -2,6 +2,10 @@
 //! directory registers each `*/hostel.toml` without compiling anything; a bad
 //! manifest is recorded as rejected (with its reason) and the scan goes on.
 
+mod upload;
+
+pub use upload::{Deleted, Registered};
+
 use crate::plugin::{Manifest, Plugin};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -36,8 +40,24 @@ impl Registry {
 
     /// Registers (or replaces) a plugin; returns the one it replaced.
     pub fn insert(&self, plugin: Plugin) -> Option<Arc<Plugin>> {
+        self.put(Arc::new(plugin))
+    }
+
+    /// Registers (or replaces) a plugin; returns the one it replaced.
+    pub fn put(&self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
         let name = plugin.name.to_string();
-        self.plugins.write().unwrap().insert(name, Arc::new(plugin))
+        self.plugins.write().unwrap().insert(name, plugin)
+    }
+
+    /// Takes a plugin out of the registry; returns it.
+    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.write().unwrap().remove(name)
+    }
+
+    /// Records a plugin that could not be registered.
+    pub fn reject(&self, path: PathBuf, error: String) {
+        tracing::error!(path = %path.display(), "{error}");
+        self.rejected.write().unwrap().push(Rejected { path, error });
     }
 
     /// Registers every `<dir>/*/hostel.toml`. Returns how many were registered.

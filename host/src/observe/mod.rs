@@ -1,0 +1,128 @@
+//! What the host tells operators about calls: every finished (or refused)
+//! invocation becomes one [`Call`], which feeds the Prometheus counters and
+//! latency histogram here and the `invocations` history table (through the
+//! background database writer, never on the caller's path).
+
+mod metrics;
+
+pub use metrics::Metrics;
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// One invocation, as history and metrics see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Call {
+    /// Set by the database; 0 before it is stored.
+    pub id: i64,
+    /// Unix milliseconds when the call started.
+    pub ts_ms: u64,
+    pub plugin: String,
+    /// The export called (e.g. `info`, `call`, `generate`).
+    pub export: String,
+    pub duration_us: u64,
+    /// `ok`, or the error code the caller got (e.g. `timeout`, `over_budget`).
+    pub outcome: String,
+    /// The error message, if any (cut to 500 bytes).
+    pub message: Option<String>,
+    /// Whether a warm instance served it.
+    pub reused: bool,
+}
+
+impl Call {
+    pub(crate) fn new(plugin: &str, export: &str, started: std::time::SystemTime, took: Duration, reused: bool, error: Option<&crate::Error>) -> Call {
+        Call {
+            id: 0,
+            ts_ms: crate::host::millis(started),
+            plugin: plugin.to_string(),
+            export: export.to_string(),
+            duration_us: took.as_micros() as u64,
+            outcome: error.map_or("ok", |e| e.code()).to_string(),
+            message: error.map(|e| {
+                let mut m = e.to_string();
+                if m.len() > 500 {
+                    let mut cut = 500;
+                    while !m.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    m.truncate(cut);
+                }
+                m
+            }),
+            reused,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+}
+
+/// One page of invocation history, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallPage {
+    pub invocations: Vec<Call>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub has_next: bool,
+}
+
+impl crate::Host {
+    /// Counts a finished or refused call and queues it for history.
+    pub(crate) fn record_call(&self, call: Call) {
+        self.inner.metrics.observe(&call);
+        if let Some(db) = &self.inner.db {
+            db.record_invocation(call);
+        }
+    }
+
+    /// Page `page` (1-based) of the invocation history, newest first. Empty
+    /// when the host has no data dir.
+    pub fn invocations(&self, plugin: Option<&str>, page: u32, page_size: u32) -> crate::Result<CallPage> {
+        match &self.inner.db {
+            Some(db) => db.invocations(plugin, page, page_size).map_err(|e| crate::Error::Internal(e.to_string())),
+            None => Ok(CallPage { invocations: Vec::new(), page, page_size, total: 0, has_next: false }),
+        }
+    }
+
+    /// Prometheus text exposition: call counters and latency, memory, instances, pressure.
+    pub fn metrics_text(&self) -> String {
+        use std::sync::atomic::Ordering;
+        let report = self.memory();
+        let plugins = self
+            .inner
+            .registry
+            .list()
+            .iter()
+            .map(|p| {
+                let memory = report.plugins.iter().find(|m| *m.name == *p.name);
+                metrics::PluginGauges {
+                    plugin: p.name.to_string(),
+                    loaded: p.loaded().is_some(),
+                    memory_bytes: memory.map_or(0, |m| m.instance_bytes),
+                    compiled_bytes: memory.map_or(0, |m| m.compiled_bytes),
+                    idle: p.idle_count() as u64,
+                    busy: p.stats.busy.load(Ordering::Relaxed),
+                    evictions: p.stats.evictions.load(Ordering::Relaxed),
+                    instances_created: p.stats.instances_created.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
+        self.inner.metrics.encode(metrics::HostGauges {
+            budget: report.budget,
+            used: report.used,
+            level: report.level as u8,
+            rss: report.process_rss,
+            plugins,
+        })
+    }
+
+    /// Whether the host can serve: its database answers (when it has one).
+    pub fn ready(&self) -> std::result::Result<(), String> {
+        match &self.inner.db {
+            Some(db) => db.check().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+}

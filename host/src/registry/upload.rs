@@ -1,0 +1,202 @@
+//! Uploads: a manifest and a component sent over the API become a plugin.
+//! The component is stored content-addressed in `<data>/components`, checked
+//! by compiling and linking it (a broken upload is refused, never
+//! registered), recorded in SQLite (acknowledged only once committed), then
+//! swapped into the registry: new calls go to the new version while calls in
+//! flight finish on the old one, whose instances are then dropped.
+
+use crate::db::{Db, PluginRow};
+use crate::error::{Error, Result};
+use crate::host::{info, millis, Host, PluginInfo};
+use crate::plugin::{Manifest, Plugin, Source};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What an upload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub plugin: PluginInfo,
+    /// The version it replaced, if the name was taken by an earlier upload.
+    pub replaced: Option<String>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deleted {
+    pub name: String,
+    /// Whether every call in flight finished before the plugin was unloaded.
+    pub drained: bool,
+}
+
+impl Host {
+    /// Registers an uploaded plugin, or a new version of an uploaded one.
+    /// `sha256`, when given, must match the component's bytes.
+    pub async fn register(&self, manifest_text: &str, component: Vec<u8>, sha256: Option<&str>) -> Result<Registered> {
+        let (db, data) = self.upload_store()?;
+        let _one_at_a_time = self.inner.uploads.lock().await;
+        let mut manifest = Manifest::parse_upload(manifest_text).map_err(|e| Error::InvalidManifest(e.to_string()))?;
+        let name = manifest.name.clone();
+        let actual = hex::encode(Sha256::digest(&component));
+        for expected in [sha256, manifest.sha256.as_deref()].into_iter().flatten() {
+            if !expected.eq_ignore_ascii_case(&actual) {
+                return Err(Error::Sha256Mismatch { expected: expected.to_string(), actual });
+            }
+        }
+        let previous = self.inner.registry.get(&name);
+        if previous.as_ref().is_some_and(|p| p.source == Source::Dir) {
+            return Err(Error::Conflict(format!(
+                "plugin {name:?} comes from the plugins directory; pick another name or remove it there"
+            )));
+        }
+        let relative = component_file(&actual);
+        let path = data.join(&relative);
+        let write = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || write_atomically(&path, &component))
+        };
+        write.await.map_err(|e| Error::Internal(e.to_string()))?.map_err(|e| {
+            Error::Internal(format!("cannot store the component in {}: {e}", path.display()))
+        })?;
+        // The pin makes a later load refuse a component file changed on disk.
+        manifest.sha256 = Some(actual.clone());
+        let plugin = Arc::new(uploaded(manifest.clone(), data, &relative));
+        if let Err(e) = self.ensure_loaded(&plugin, true).await {
+            let message = match e {
+                Error::PluginFailed { message, .. } => message,
+                other => other.to_string(),
+            };
+            self.forget_component(db, data, &actual);
+            return Err(Error::InvalidComponent { plugin: name, message });
+        }
+        let now = millis(SystemTime::now());
+        let row = PluginRow {
+            name: name.clone(),
+            version: manifest.version.clone(),
+            kind: manifest.kind.as_str().to_string(),
+            manifest: manifest_text.to_string(),
+            sha256: actual.clone(),
+            component_path: relative.to_string_lossy().into_owned(),
+            created_ms: now,
+            updated_ms: now,
+        };
+        db.save_plugin(row).map_err(|e| Error::Internal(e.to_string()))?;
+        // A fresh upload stays lazy (its artifact is cached, so the first call
+        // is quick); a new version of a loaded plugin swaps in loaded.
+        if !previous.as_ref().is_some_and(|p| p.loaded().is_some()) {
+            plugin.unload();
+        }
+        let old = self.inner.registry.put(plugin.clone());
+        if let Some(old) = &old {
+            old.retire();
+            if old.manifest.sha256.as_deref() != Some(actual.as_str()) {
+                self.forget_component(db, data, old.manifest.sha256.as_deref().unwrap_or_default());
+            }
+        }
+        tracing::info!(plugin = %name, version = %manifest.version, sha256 = %actual, replaced = old.is_some(), "plugin uploaded");
+        Ok(Registered { plugin: info(&plugin), replaced: old.map(|o| o.manifest.version.clone()) })
+    }
+
+    /// Removes an uploaded plugin: new calls get `unknown_plugin` at once,
+    /// calls in flight may finish (up to the call timeout), then it is unloaded
+    /// and its component file deleted if nothing else uses it.
+    pub async fn delete(&self, name: &str) -> Result<Deleted> {
+        let _one_at_a_time = self.inner.uploads.lock().await;
+        let plugin = self.plugin(name)?;
+        if plugin.source == Source::Dir {
+            return Err(Error::Conflict(format!(
+                "plugin {name:?} comes from the plugins directory; remove its folder there (or unload it)"
+            )));
+        }
+        let (db, data) = self.upload_store()?;
+        db.delete_plugin(name).map_err(|e| Error::Internal(e.to_string()))?;
+        self.inner.registry.remove(name);
+        plugin.retire();
+        let deadline = Instant::now() + plugin.manifest.limits.call_timeout + Duration::from_secs(1);
+        while plugin.stats.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let drained = plugin.stats.busy.load(Ordering::SeqCst) == 0;
+        plugin.unload();
+        self.forget_component(db, data, plugin.manifest.sha256.as_deref().unwrap_or_default());
+        tracing::info!(plugin = name, drained, "plugin deleted");
+        Ok(Deleted { name: name.to_string(), drained })
+    }
+
+    /// Registers the uploads recorded in SQLite (at start, after the scan).
+    pub(crate) fn restore_uploads(&self) {
+        let Ok((db, data)) = self.upload_store() else { return };
+        let rows = match db.plugins() {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!("cannot read uploaded plugins: {e}");
+                return;
+            }
+        };
+        for row in rows {
+            let source = data.join(&row.component_path);
+            match Manifest::parse_upload(&row.manifest) {
+                Ok(_) if self.inner.registry.get(&row.name).is_some() => self.inner.registry.reject(
+                    source,
+                    format!("uploaded plugin {:?} is shadowed by a plugins-dir plugin of the same name", row.name),
+                ),
+                Ok(mut manifest) => {
+                    manifest.sha256 = Some(row.sha256.clone());
+                    self.inner.registry.put(Arc::new(uploaded(manifest, data, Path::new(&row.component_path))));
+                }
+                Err(e) => self.inner.registry.reject(source, e.to_string()),
+            }
+        }
+    }
+
+    fn upload_store(&self) -> Result<(&Db, &Path)> {
+        match (&self.inner.db, &self.inner.data_dir) {
+            (Some(db), Some(dir)) => Ok((db, dir)),
+            _ => Err(Error::InvalidRequest("uploads need a host with a data dir".into())),
+        }
+    }
+
+    /// Deletes a stored component unless an uploaded plugin still uses it.
+    fn forget_component(&self, db: &Db, data: &Path, sha256: &str) {
+        if sha256.is_empty() || db.component_in_use(sha256).unwrap_or(true) {
+            return;
+        }
+        let path = data.join(component_file(sha256));
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), "cannot delete unused component: {e}");
+            }
+        }
+    }
+}
+
+fn component_file(sha256: &str) -> PathBuf {
+    Path::new("components").join(format!("{sha256}.wasm"))
+}
+
+/// An uploaded plugin: its component in the content-addressed store, and a
+/// directory of its own under the data dir that relative grants resolve in.
+fn uploaded(manifest: Manifest, data: &Path, component: &Path) -> Plugin {
+    let dir = data.join("plugins").join(&manifest.name);
+    Plugin::with_component(manifest, dir, data.join(component), Source::Upload)
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either no file or the whole file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("component paths have a parent");
+    std::fs::create_dir_all(dir)?;
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return Ok(()); // content-addressed: same name, same bytes
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = dir.join(format!(".upload.{}.{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
