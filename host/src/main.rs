@@ -1,4 +1,7 @@
-//! The `hostel` binary: `hostel serve` runs the HTTP server over the library.
+//! The `hostel` binary: `hostel serve` runs the HTTP server over the library;
+//! the other commands are clients of a running server's HTTP API.
+
+mod cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -14,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    remote: cli::Remote,
 }
 
 #[derive(Subcommand)]
@@ -38,9 +43,22 @@ enum Command {
         /// Memory budget for all plugins together, e.g. 512MiB.
         #[arg(long, env = "HOSTEL_MEMORY_BUDGET")]
         memory_budget: Option<bytesize::ByteSize>,
-        /// Bearer token required on management routes (load, unload, admin, cache, history).
-        #[arg(long, env = "HOSTEL_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+    },
+    /// Manage plugins on a running host: list, show, add, load, unload, rm, invoke.
+    #[command(subcommand)]
+    Plugin(cli::PluginCommand),
+    /// Memory: budget, level, per plugin.
+    Memory,
+    /// Instance pools per plugin.
+    Pools,
+    /// Invocation history, newest first.
+    Invocations {
+        #[arg(long)]
+        plugin: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 20)]
+        page_size: u32,
     },
 }
 
@@ -48,7 +66,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen, plugins_dir, data_dir, log_format, memory_budget, token } => {
+        Command::Serve { config, listen, plugins_dir, data_dir, log_format, memory_budget } => {
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
@@ -68,10 +86,17 @@ async fn main() -> anyhow::Result<()> {
             if let Some(v) = memory_budget {
                 cfg.memory.budget = v;
             }
-            if let Some(v) = token {
+            // `--token` (or HOSTEL_TOKEN) is the token the server requires.
+            if let Some(v) = cli.remote.token {
                 cfg.token = Some(v);
             }
             serve(cfg).await
+        }
+        Command::Plugin(command) => cli::Client::new(cli.remote).plugin(command).await,
+        Command::Memory => cli::Client::new(cli.remote).memory().await,
+        Command::Pools => cli::Client::new(cli.remote).pools().await,
+        Command::Invocations { plugin, page, page_size } => {
+            cli::Client::new(cli.remote).invocations(plugin, page, page_size).await
         }
     }
 }

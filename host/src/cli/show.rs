@@ -1,0 +1,132 @@
+//! Human renderings of API answers: tables for lists, aligned fields for one
+//! object. Sizes in binary units, times in milliseconds.
+
+use bytesize::ByteSize;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde_json::Value;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    t
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn bytes(v: &Value) -> String {
+    v.as_u64().map(|b| ByteSize::b(b).display().iec().to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn plugins(body: &Value) -> String {
+    let mut t = table(&["plugin", "version", "kind", "state", "source", "calls", "errors", "idle", "busy", "limit"]);
+    for p in body["plugins"].as_array().into_iter().flatten() {
+        t.add_row(vec![
+            text(&p["name"]),
+            text(&p["version"]),
+            text(&p["kind"]),
+            text(&p["state"]),
+            text(&p["source"]),
+            text(&p["calls"]),
+            text(&p["errors"]),
+            text(&p["idle_instances"]),
+            text(&p["busy_instances"]),
+            bytes(&p["memory_limit"]),
+        ]);
+    }
+    let mut out = t.to_string();
+    for r in body["rejected"].as_array().into_iter().flatten() {
+        out.push_str(&format!("\nrejected {}: {}", text(&r["path"]), text(&r["error"])));
+    }
+    out
+}
+
+/// One object as `key: value` lines, nested objects flattened with dots.
+pub fn fields(body: &Value) -> String {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, v, out);
+                }
+            }
+            other => out.push((prefix.to_string(), text(other))),
+        }
+    }
+    let mut rows = Vec::new();
+    walk("", body, &mut rows);
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter().map(|(k, v)| format!("{k:width$}  {v}")).collect::<Vec<_>>().join("\n")
+}
+
+pub fn memory(body: &Value) -> String {
+    let mut out = format!(
+        "used {} of {} ({}), compiled code {}, process RSS {}\n",
+        bytes(&body["used"]),
+        bytes(&body["budget"]),
+        text(&body["level"]),
+        bytes(&body["compiled_bytes"]),
+        bytes(&body["process_rss"]),
+    );
+    let mut t = table(&["plugin", "priority", "instances", "instance memory", "compiled", "limit per instance"]);
+    for p in body["plugins"].as_array().into_iter().flatten() {
+        t.add_row(vec![
+            text(&p["name"]),
+            text(&p["priority"]),
+            p["instances"].as_array().map_or(0, Vec::len).to_string(),
+            bytes(&p["instance_bytes"]),
+            bytes(&p["compiled_bytes"]),
+            bytes(&p["limit_per_instance"]),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out
+}
+
+pub fn pools(body: &Value) -> String {
+    let mut t = table(&["plugin", "idle", "busy", "waiting", "created", "reused", "recycled", "discarded", "evicted", "wait p99 µs", "reuse", "breaker"]);
+    for p in body["pools"].as_array().into_iter().flatten() {
+        t.add_row(vec![
+            text(&p["plugin"]),
+            text(&p["idle"]),
+            text(&p["busy"]),
+            text(&p["waiting"]),
+            text(&p["created"]),
+            text(&p["reused"]),
+            text(&p["recycled"]),
+            text(&p["discarded"]),
+            text(&p["evicted"]),
+            text(&p["wait_p99_us"]),
+            format!("{:.0}%", p["reuse_ratio"].as_f64().unwrap_or(0.0) * 100.0),
+            text(&p["breaker"]["state"]),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn invocations(body: &Value) -> String {
+    let mut t = table(&["id", "plugin", "export", "outcome", "ms", "warm"]);
+    for c in body["invocations"].as_array().into_iter().flatten() {
+        t.add_row(vec![
+            text(&c["id"]),
+            text(&c["plugin"]),
+            text(&c["export"]),
+            text(&c["outcome"]),
+            format!("{:.2}", c["duration_us"].as_u64().unwrap_or(0) as f64 / 1000.0),
+            text(&c["reused"]),
+        ]);
+    }
+    format!(
+        "{t}\npage {} ({} per page) of {} calls{}",
+        text(&body["page"]),
+        text(&body["page_size"]),
+        text(&body["total"]),
+        if body["has_next"] == true { "; more with --page" } else { "" }
+    )
+}
