@@ -50,6 +50,7 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
+        .route("/", get(dashboard))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -81,6 +82,12 @@ pub async fn serve(
 
 async fn healthz(State(host): State<Host>) -> Json<Value> {
     Json(json!({"status": "ok", "plugins": host.plugins().len()}))
+}
+
+/// The dashboard: one page, embedded in the binary, polling the API. With a
+/// token configured it asks for it (kept in the browser's local storage).
+async fn dashboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("dashboard.html"))
 }
 
 /// Ready when the host's database answers.
