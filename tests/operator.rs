@@ -149,3 +149,44 @@ async fn management_routes_need_the_token_when_one_is_set() {
     assert_eq!(s.get("/healthz").await.0, 200);
     assert_eq!(s.client.get(s.url("/metrics")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_lists_every_route_and_every_listed_route_answers() {
+    let plugins = PluginsDir::new();
+    plugins.add("faulty", |m| m);
+    let s = Server::start_with(&plugins, &["--token", "doc"]);
+    let (status, doc) = s.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| ["get", "post", "delete", "put", "patch"].contains(&k.as_str())) {
+            listed.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let expected = [
+        ("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/openapi.json"),
+        ("GET", "/v1/plugins"), ("POST", "/v1/plugins"), ("GET", "/v1/plugins/{name}"), ("DELETE", "/v1/plugins/{name}"),
+        ("POST", "/v1/plugins/{name}/load"), ("POST", "/v1/plugins/{name}/unload"),
+        ("POST", "/v1/plugins/{name}/pdf/info"), ("POST", "/v1/plugins/{name}/pdf/text"),
+        ("GET", "/v1/plugins/{name}/connector"), ("POST", "/v1/plugins/{name}/connector/call"),
+        ("POST", "/v1/plugins/{name}/caption"), ("POST", "/v1/plugins/{name}/caption/stream"),
+        ("GET", "/v1/admin/memory"), ("GET", "/v1/admin/memory/history"), ("POST", "/v1/admin/memory/free"),
+        ("GET", "/v1/admin/alerts"), ("GET", "/v1/admin/pools"), ("GET", "/v1/cache"), ("DELETE", "/v1/cache"),
+        ("GET", "/v1/invocations"),
+    ];
+    for (method, path) in expected {
+        assert!(listed.contains(&(method.to_string(), path.to_string())), "{method} {path} missing from /openapi.json");
+    }
+    // Each documented operation is served: no `no_route`, no 405 (bodies may be refused: 4xx is fine).
+    for (method, path) in &listed {
+        let url = s.url(&path.replace("{name}", "faulty"));
+        let r = s.client.request(method.parse().unwrap(), url).bearer_auth("doc").send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(status != 405 && !body.contains("\"no_route\""), "{method} {path} is documented but not served: {status} {body}");
+    }
+    assert_eq!(listed.len(), expected.len(), "documented but not expected here: {listed:?}");
+    // Operations carry the error shape.
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}

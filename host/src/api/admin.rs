@@ -5,20 +5,20 @@ use crate::host::Host;
 use crate::memory::{FreeReport, MemoryReport};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub fn routes() -> Router<Host> {
-    Router::new()
-        .route("/v1/admin/memory", get(memory))
-        .route("/v1/admin/memory/history", get(history))
-        .route("/v1/admin/memory/free", post(free))
-        .route("/v1/admin/alerts", get(alerts))
-        .route("/v1/cache", get(cache_status).delete(cache_clear))
-        .route("/v1/admin/pools", get(pools))
-        .route("/v1/invocations", get(invocations))
+pub fn routes() -> OpenApiRouter<Host> {
+    OpenApiRouter::new()
+        .routes(routes!(memory))
+        .routes(routes!(history))
+        .routes(routes!(free))
+        .routes(routes!(alerts))
+        .routes(routes!(cache_status, cache_clear))
+        .routes(routes!(pools))
+        .routes(routes!(invocations))
 }
 
 #[derive(Deserialize)]
@@ -29,6 +29,7 @@ struct InvocationsQuery {
     page_size: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/invocations", tag = "admin", summary = "Invocation history, newest first, paginated", params(("plugin" = Option<String>, Query), ("page" = Option<u32>, Query, description = "from 1"), ("page_size" = Option<u32>, Query, description = "1..=500")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// Invocation history, newest first, a page at a time.
 async fn invocations(State(host): State<Host>, q: Result<Query<InvocationsQuery>, QueryRejection>) -> Result<Json<crate::observe::CallPage>, ApiError> {
     let Query(q) = q?;
@@ -40,11 +41,13 @@ async fn invocations(State(host): State<Host>, q: Result<Query<InvocationsQuery>
     Ok(Json(host.invocations(q.plugin.as_deref(), page, page_size)?))
 }
 
+#[utoipa::path(get, path = "/v1/admin/pools", tag = "admin", summary = "Pools per plugin: idle, busy, created, reused, recycled, discarded, waits, p50/p99", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// Per plugin: idle, busy, created, reused, recycled, discarded, waits, wait p50/p99, reuse ratio.
 async fn pools(State(host): State<Host>) -> Json<Value> {
     Json(json!({ "pools": host.pools() }))
 }
 
+#[utoipa::path(get, path = "/v1/cache", tag = "admin", summary = "Artifact, result and shared cache figures", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// The compiled-artifact cache and the plugins' shared key/value cache.
 async fn cache_status(State(host): State<Host>) -> Json<Value> {
     let (entries, bytes) = host.shared_cache_usage();
@@ -55,6 +58,7 @@ async fn cache_status(State(host): State<Host>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(delete, path = "/v1/cache", tag = "admin", summary = "Delete every compiled artifact and memoized result", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// Deletes every compiled artifact and memoized result (loaded plugins keep
 /// running; the next load recompiles).
 async fn cache_clear(State(host): State<Host>) -> Json<Value> {
@@ -62,6 +66,7 @@ async fn cache_clear(State(host): State<Host>) -> Json<Value> {
     Json(json!({ "removed": { "entries": entries, "bytes": bytes } }))
 }
 
+#[utoipa::path(get, path = "/v1/admin/memory", tag = "admin", summary = "Memory: budget, level, per plugin and per instance, RSS", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn memory(State(host): State<Host>) -> Json<MemoryReport> {
     Json(host.memory())
 }
@@ -74,6 +79,7 @@ struct HistoryQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/memory/history", tag = "admin", summary = "Memory samples, oldest first", params(("since" = Option<u64>, Query, description = "unix ms"), ("limit" = Option<u32>, Query)), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// Samples oldest first; `next_since` continues from the last one returned.
 async fn history(State(host): State<Host>, q: Result<Query<HistoryQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
@@ -91,6 +97,7 @@ struct AlertsQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/alerts", tag = "admin", summary = "Pressure level changes, newest first", params(("before" = Option<i64>, Query, description = "alert id"), ("limit" = Option<u32>, Query)), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// Level changes newest first; `next_before` continues the listing.
 async fn alerts(State(host): State<Host>, q: Result<Query<AlertsQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
@@ -106,6 +113,7 @@ struct FreeRequest {
     bytes: u64,
 }
 
+#[utoipa::path(post, path = "/v1/admin/memory/free", tag = "admin", summary = "Evict idle instances until N bytes are freed", request_body(content = serde_json::Value, description = "{\"bytes\": N}"), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn free(State(host): State<Host>, body: Result<Json<FreeRequest>, JsonRejection>) -> Result<Json<FreeReport>, ApiError> {
     let Json(req) = body?;
     Ok(Json(host.free(req.bytes)))

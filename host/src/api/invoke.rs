@@ -9,8 +9,8 @@ use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,16 +19,17 @@ fn known(host: &Host, name: &str) -> Result<(), ApiError> {
     host.plugin_info(name).map(|_| ()).map_err(ApiError::from)
 }
 
-pub fn routes() -> Router<Host> {
-    Router::new()
-        .route("/v1/plugins/{name}/pdf/info", post(pdf_info))
-        .route("/v1/plugins/{name}/pdf/text", post(pdf_text))
-        .route("/v1/plugins/{name}/connector", get(connector_describe))
-        .route("/v1/plugins/{name}/connector/call", post(connector_call))
-        .route("/v1/plugins/{name}/caption", post(caption))
-        .route("/v1/plugins/{name}/caption/stream", post(caption_stream))
+pub fn routes() -> OpenApiRouter<Host> {
+    OpenApiRouter::new()
+        .routes(routes!(pdf_info))
+        .routes(routes!(pdf_text))
+        .routes(routes!(connector_describe))
+        .routes(routes!(connector_call))
+        .routes(routes!(caption))
+        .routes(routes!(caption_stream))
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/pdf/info", tag = "invoke", summary = "PDF processor: page count, title, author, producer, version", params(("name" = String, Path, description = "plugin name")), request_body(content = Vec<u8>, content_type = "application/pdf", description = "the PDF"), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn pdf_info(
     State(host): State<Host>,
     Path(name): Path<String>,
@@ -46,6 +47,7 @@ struct PageRange {
     last: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/pdf/text", tag = "invoke", summary = "PDF processor: text of pages first..=last", params(("name" = String, Path, description = "plugin name")), params(("first" = Option<u32>, Query, description = "first page, 1-based"), ("last" = Option<u32>, Query, description = "last page")), request_body(content = Vec<u8>, content_type = "application/pdf", description = "the PDF"), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn pdf_text(
     State(host): State<Host>,
     Path(name): Path<String>,
@@ -59,6 +61,7 @@ async fn pdf_text(
     Ok(Json(json!({ "pages": pages })).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/plugins/{name}/connector", tag = "invoke", summary = "Connector: what it is and its operations", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn connector_describe(State(host): State<Host>, Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(host.connector_describe(&name).await?).into_response())
 }
@@ -71,6 +74,7 @@ struct ConnectorCall {
     args: Value,
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/connector/call", tag = "invoke", summary = "Connector: run an operation with JSON args", params(("name" = String, Path, description = "plugin name")), request_body(content = serde_json::Value, description = "{\"operation\": string, \"args\": any JSON}"), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn connector_call(
     State(host): State<Host>,
     Path(name): Path<String>,
@@ -131,6 +135,7 @@ impl From<CaptionArgs> for CaptionRequest {
     }
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/caption", tag = "invoke", summary = "Caption model: ranked captions and exactly hashtag_count hashtags", params(("name" = String, Path, description = "plugin name")), request_body(content = serde_json::Value, description = "{\"description\", \"style\": inspirational|funny|professional|casual, \"hashtag_count\", \"max_captions\"}"), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 async fn caption(
     State(host): State<Host>,
     Path(name): Path<String>,
@@ -141,6 +146,7 @@ async fn caption(
     Ok(Json(host.caption(&name, &args.into()).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/caption/stream", tag = "invoke", summary = "Caption model: captions streamed as NDJSON, one per line", params(("name" = String, Path, description = "plugin name")), request_body(content = serde_json::Value, description = "{\"description\", \"style\": inspirational|funny|professional|casual, \"hashtag_count\", \"max_captions\"}"), responses((status = 200, description = "NDJSON lines", content_type = "application/x-ndjson"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
 /// NDJSON: one caption object per line as the plugin yields them; a failure
 /// after the first line arrives as a final `{"error":{...}}` line.
 async fn caption_stream(

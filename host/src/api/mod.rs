@@ -13,8 +13,9 @@ use crate::registry::Rejected;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -41,23 +42,9 @@ impl Default for ApiOptions {
 /// list, health and metrics do not.
 pub fn router(host: Host, options: ApiOptions) -> Router {
     let token: Option<Arc<str>> = options.token.as_deref().map(Arc::from);
-    let management = Router::new()
-        .route("/v1/plugins", post(upload_plugin))
-        .route("/v1/plugins/{name}", axum::routing::delete(delete_plugin))
-        .route("/v1/plugins/{name}/load", post(load_plugin))
-        .route("/v1/plugins/{name}/unload", post(unload_plugin))
-        .merge(admin::routes())
-        .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
+    let (routes, _) = documented(token).split_for_parts();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/", get(dashboard))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/plugins", get(list_plugins))
-        .route("/v1/plugins/{name}", get(show_plugin))
-        .merge(invoke::routes())
-        .merge(management)
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body))
@@ -70,6 +57,54 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
         .with_state(host)
 }
 
+/// Every route with its OpenAPI description, registered together so the
+/// published document cannot miss a route.
+fn documented(token: Option<Arc<str>>) -> OpenApiRouter<Host> {
+    let management = OpenApiRouter::new()
+        .routes(routes!(upload_plugin))
+        .routes(routes!(delete_plugin))
+        .routes(routes!(load_plugin))
+        .routes(routes!(unload_plugin))
+        .merge(admin::routes())
+        .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(dashboard))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(list_plugins))
+        .routes(routes!(show_plugin))
+        .merge(invoke::routes())
+        .merge(management)
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented(None).split_for_parts().1
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Hostel", description = "A WebAssembly plugin host: lazy loading, measured memory, warm pools, eviction, HTTP control. Management routes (tag admin, and plugin upload/delete/load/unload) need `Authorization: Bearer <token>` when the server has a token."),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags((name = "plugins"), (name = "invoke"), (name = "admin"), (name = "host"))
+)]
+struct ApiDoc;
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable, machine-readable (e.g. `unknown_plugin`, `over_budget`).
+    code: String,
+    message: String,
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -80,16 +115,19 @@ pub async fn serve(
     axum::serve(listener, router(host, options)).with_graceful_shutdown(shutdown).await
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "host", summary = "Liveness", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 async fn healthz(State(host): State<Host>) -> Json<Value> {
     Json(json!({"status": "ok", "plugins": host.plugins().len()}))
 }
 
+#[utoipa::path(get, path = "/", tag = "host", summary = "The dashboard page (HTML)", responses((status = 200, description = "HTML", content_type = "text/html"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// The dashboard: one page, embedded in the binary, polling the API. With a
 /// token configured it asks for it (kept in the browser's local storage).
 async fn dashboard() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("dashboard.html"))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "host", summary = "Readiness: the database answers", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// Ready when the host's database answers.
 async fn readyz(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
     match host.ready() {
@@ -98,6 +136,7 @@ async fn readyz(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "host", summary = "Prometheus text: calls, latency, memory, instances, pressure, RSS", responses((status = 200, description = "Prometheus text", content_type = "text/plain"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// Prometheus text format.
 async fn metrics(State(host): State<Host>) -> impl axum::response::IntoResponse {
     let text = tokio::task::spawn_blocking(move || host.metrics_text()).await.unwrap_or_default();
@@ -110,14 +149,17 @@ struct PluginList {
     rejected: Vec<Rejected>,
 }
 
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", summary = "Every plugin (state, counters) and rejected manifests", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 async fn list_plugins(State(host): State<Host>) -> Json<PluginList> {
     Json(PluginList { plugins: host.plugins(), rejected: host.rejected() })
 }
 
+#[utoipa::path(get, path = "/v1/plugins/{name}", tag = "plugins", summary = "One plugin: state, memory, pool, breaker", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 async fn show_plugin(State(host): State<Host>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
     Ok(Json(host.plugin_info(&name)?))
 }
 
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", summary = "Upload a plugin or a new version (hot reload): multipart manifest + component [+ sha256]", request_body(content_type = "multipart/form-data", description = "fields: manifest (TOML), component (.wasm), sha256 (optional)"), responses((status = 201, description = "registered"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// Registers an uploaded plugin (or a new version of one): a multipart form
 /// with `manifest` (TOML text), `component` (the .wasm) and optionally
 /// `sha256` (hex) to check the component against.
@@ -148,17 +190,26 @@ async fn upload_plugin(
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
+#[utoipa::path(delete, path = "/v1/plugins/{name}", tag = "plugins", summary = "Delete an uploaded plugin (drains calls in flight)", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// Removes an uploaded plugin after its calls in flight finish.
 async fn delete_plugin(State(host): State<Host>, Path(name): Path<String>) -> Result<Json<crate::registry::Deleted>, ApiError> {
     Ok(Json(host.delete(&name).await?))
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/load", tag = "plugins", summary = "Compile now (retries a failed plugin)", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 async fn load_plugin(State(host): State<Host>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
     Ok(Json(host.load(&name).await?))
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{name}/unload", tag = "plugins", summary = "Drop compiled code and warm instances", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 async fn unload_plugin(State(host): State<Host>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
     Ok(Json(host.unload(&name)?))
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "host", summary = "This OpenAPI document", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(openapi).clone())
 }
 
 async fn not_found() -> ApiError {
