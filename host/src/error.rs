@@ -55,6 +55,10 @@ pub enum Error {
     #[error("plugin {plugin:?} trapped: {message}")]
     Trap { plugin: String, message: String },
 
+    /// The plugin exports no function of that name.
+    #[error("plugin {plugin:?} exports no function {export:?}; it exports: {}", available.join(", "))]
+    UnknownExport { plugin: String, export: String, available: Vec<String> },
+
     /// An uploaded manifest is invalid (the message names the field).
     #[error("{0}")]
     InvalidManifest(String),
@@ -125,6 +129,7 @@ impl Error {
             Error::QueueTimeout { .. } => "queue_timeout",
             Error::CircuitOpen { .. } => "circuit_open",
             Error::Trap { .. } => "plugin_trapped",
+            Error::UnknownExport { .. } => "unknown_export",
             Error::InvalidManifest(_) => "invalid_manifest",
             Error::InvalidComponent { .. } => "invalid_component",
             Error::Sha256Mismatch { .. } => "sha256_mismatch",

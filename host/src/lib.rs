@@ -38,7 +38,7 @@ pub mod services;
 
 pub use error::{Error, PluginErrorCode, Result};
 pub use host::{Host, HostBuilder, PluginInfo};
-pub use invoke::{CaptionStream, ResultCacheStats, Style};
+pub use invoke::{BatchItem, CaptionStream, ExportInfo, ParamInfo, ResultCacheStats, Style};
 pub use plugin::{Kind, Manifest, State};
 
 /// Types exchanged with plugins, re-exported by world.

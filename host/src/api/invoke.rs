@@ -27,6 +27,59 @@ pub fn routes() -> OpenApiRouter<Host> {
         .routes(routes!(connector_call))
         .routes(routes!(caption))
         .routes(routes!(caption_stream))
+        .routes(routes!(exports))
+        .routes(routes!(invoke))
+        .routes(routes!(batch))
+}
+
+#[utoipa::path(get, path = "/v1/plugins/{name}/exports", tag = "invoke", summary = "Every exported function with parameter and result types (loads the plugin)", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
+async fn exports(State(host): State<Host>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(json!({ "exports": host.exports(&name).await? })).into_response())
+}
+
+/// Generic invoke: JSON arguments mapped to the export's WIT types.
+#[utoipa::path(post, path = "/v1/plugins/{name}/invoke/{export}", tag = "invoke", summary = "Call any export: arguments as an object by parameter name (or an array); list<u8> as base64", params(("name" = String, Path, description = "plugin name"), ("export" = String, Path, description = "function, or interface#function")), request_body(content = serde_json::Value, description = "arguments"), responses((status = 200, description = "{\"result\": ...}"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
+async fn invoke(
+    State(host): State<Host>,
+    Path((name, export)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    known(&host, &name)?;
+    let Json(args) = body?;
+    Ok(Json(json!({ "result": host.invoke_json(&name, &export, &args).await? })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    items: Vec<crate::BatchItem>,
+    /// Items in flight at once (1..=64, default 4).
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+}
+fn default_concurrency() -> usize {
+    4
+}
+
+/// Many invocations with a concurrency limit; a result or an error per item, in order.
+#[utoipa::path(post, path = "/v1/batch", tag = "invoke", summary = "Many generic invocations with a concurrency limit; one result or error per item", request_body(content = serde_json::Value, description = "{\"items\": [{\"plugin\", \"export\", \"args\"}], \"concurrency\": 4}"), responses((status = 200, description = "{\"results\": [{\"ok\": true, \"result\"} | {\"ok\": false, \"status\", \"error\"}]}"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
+async fn batch(State(host): State<Host>, body: Result<Json<Batch>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(batch) = body?;
+    if batch.items.len() > 1000 || !(1..=64).contains(&batch.concurrency) {
+        return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", "a batch holds at most 1000 items and concurrency must be 1..=64"));
+    }
+    let outcomes = host.batch(batch.items, batch.concurrency).await;
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(result) => json!({ "ok": true, "result": result }),
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({ "ok": false, "status": e.status.as_u16(), "error": { "code": e.code, "message": e.message } })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/plugins/{name}/pdf/info", tag = "invoke", summary = "PDF processor: page count, title, author, producer, version", params(("name" = String, Path, description = "plugin name")), request_body(content = Vec<u8>, content_type = "application/pdf", description = "the PDF"), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]

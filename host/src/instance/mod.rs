@@ -67,6 +67,8 @@ pub struct Instance {
     /// The instance's id in the ledger.
     pub id: crate::memory::InstanceId,
     pub store: Store<InstanceState>,
+    /// The untyped instance, for generic calls by export name.
+    pub raw: wasmtime::component::Instance,
     pub exports: Exports,
     pub uses: u64,
 }

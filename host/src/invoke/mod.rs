@@ -5,14 +5,17 @@
 
 mod caption;
 mod connector;
+mod generic;
+pub mod json;
 mod memo;
 mod pdf;
 
+pub use generic::{BatchItem, ExportInfo, ParamInfo};
 pub use memo::{ResultCache, ResultCacheStats};
 
 pub use caption::{CaptionStream, Style};
 
-use crate::bindings::PluginError;
+use crate::bindings::{caption::CaptionModel, connector::ConnectorPlugin, pdf::PdfProcessor, PluginError};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::{new_store, Exports, Instance};
@@ -36,9 +39,9 @@ pub(crate) struct Lease {
 }
 
 /// When and what a call started, for its history record.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct CallStart {
-    export: &'static str,
+    export: std::borrow::Cow<'static, str>,
     at: SystemTime,
     clock: Instant,
     reused: bool,
@@ -46,7 +49,7 @@ struct CallStart {
 
 impl CallStart {
     fn record(&self, plugin: &str, error: Option<&Error>) -> Call {
-        Call::new(plugin, self.export, self.at, self.clock.elapsed(), self.reused, error)
+        Call::new(plugin, &self.export, self.at, self.clock.elapsed(), self.reused, error)
     }
 }
 
@@ -72,8 +75,8 @@ impl Host {
     /// `export`, loading the plugin on first use. The call deadline starts now.
     /// A refused call (breaker, queue, budget, load failure) is recorded here;
     /// a call that ran is recorded by [`Host::finish`].
-    pub(crate) async fn acquire(&self, name: &str, kind: Kind, export: &'static str) -> Result<Lease> {
-        let mut call = CallStart { export, at: SystemTime::now(), clock: Instant::now(), reused: false };
+    pub(crate) async fn acquire(&self, name: &str, kind: Kind, export: impl Into<std::borrow::Cow<'static, str>>) -> Result<Lease> {
+        let mut call = CallStart { export: export.into(), at: SystemTime::now(), clock: Instant::now(), reused: false };
         let lease = self.checkout(name, kind, &mut call).await;
         if let Err(e) = &lease {
             if !matches!(e, Error::UnknownPlugin(_)) {
@@ -114,10 +117,10 @@ impl Host {
             instance.store.data_mut().deadline = Some(deadline);
             instance.uses += 1;
             call.reused = true;
-            return Ok(Lease { plugin, generation: loaded.generation, instance, call: *call, _busy: busy, _permit: permit });
+            return Ok(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit });
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
-            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, call: *call, _busy: busy, _permit: permit }),
+            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit }),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. }) {
@@ -166,17 +169,27 @@ impl Host {
             Error::PluginFailed { plugin: plugin.name.to_string(), message }
         })?;
         store.data_mut().deadline = Some(deadline);
-        let exports = match &loaded.pre {
-            Pre::Connector(pre) => pre.instantiate_async(&mut store).await.map(Exports::Connector),
-            Pre::Pdf(pre) => pre.instantiate_async(&mut store).await.map(Exports::Pdf),
-            Pre::Caption(pre) => pre.instantiate_async(&mut store).await.map(Exports::Caption),
+        // Instantiate untyped, then take the world's typed exports from it:
+        // typed calls use those, generic (JSON) calls the raw instance.
+        let raw = match &loaded.pre {
+            Pre::Connector(pre) => pre.instance_pre().instantiate_async(&mut store).await,
+            Pre::Pdf(pre) => pre.instance_pre().instantiate_async(&mut store).await,
+            Pre::Caption(pre) => pre.instance_pre().instantiate_async(&mut store).await,
         };
-        let exports = match exports {
+        let exports = raw.and_then(|raw| {
+            let exports = match &loaded.pre {
+                Pre::Connector(_) => ConnectorPlugin::new(&mut store, &raw).map(Exports::Connector),
+                Pre::Pdf(_) => PdfProcessor::new(&mut store, &raw).map(Exports::Pdf),
+                Pre::Caption(_) => CaptionModel::new(&mut store, &raw).map(Exports::Caption),
+            };
+            exports.map(|e| (raw, e))
+        });
+        let (raw, exports) = match exports {
             Ok(e) => e,
             Err(e) => return Err(classify(plugin, &store, e)),
         };
         plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
-        Ok(Instance { id, store, exports, uses: 1 })
+        Ok(Instance { id, store, raw, exports, uses: 1 })
     }
 
     /// Ends a call: maps the outcome to the library's errors and decides the
