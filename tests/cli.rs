@@ -56,6 +56,14 @@ async fn plugin_commands_tables_and_json() {
     let (ok, out, _) = tokio::task::block_in_place(|| hostel(&s, &["invocations", "--plugin", "hello-connector"]));
     assert!(ok && out.contains("call") && out.contains("of 1 calls"), "{out}");
 
+    let (status, job) = s.post_json("/v1/jobs", &serde_json::json!({"stages": [{"plugin": "hello-connector", "export": "call", "args": {"operation": "echo", "args": "{}"}}]})).await;
+    assert_eq!(status, 202);
+    s.wait_for("/v1/jobs/1", 10, |j| j["state"] == "succeeded").await;
+    let (ok, out, _) = tokio::task::block_in_place(|| hostel(&s, &["jobs"]));
+    assert!(ok && out.contains("succeeded") && out.contains("hello-connector call"), "{out}");
+    let (ok, out, _) = tokio::task::block_in_place(|| hostel(&s, &["jobs", &job["id"].to_string()]));
+    assert!(ok && out.contains("job 1 succeeded") && out.contains("MiB"), "{out}");
+
     let (ok, _, err) = tokio::task::block_in_place(|| hostel(&s, &["plugin", "rm", "hello-connector"]));
     assert!(ok, "{err}");
     let (ok, _, err) = tokio::task::block_in_place(|| hostel(&s, &["plugin", "show", "hello-connector"]));

@@ -174,14 +174,14 @@ async fn openapi_lists_every_route_and_every_listed_route_answers() {
         ("GET", "/v1/admin/memory"), ("GET", "/v1/admin/memory/history"), ("POST", "/v1/admin/memory/free"),
         ("GET", "/v1/admin/alerts"), ("GET", "/v1/admin/pools"), ("GET", "/v1/cache"), ("DELETE", "/v1/cache"),
         ("GET", "/v1/invocations"), ("GET", "/v1/plugins/{name}/exports"), ("POST", "/v1/plugins/{name}/invoke/{export}"),
-        ("POST", "/v1/batch"),
+        ("POST", "/v1/batch"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}"),
     ];
     for (method, path) in expected {
         assert!(listed.contains(&(method.to_string(), path.to_string())), "{method} {path} missing from /openapi.json");
     }
     // Each documented operation is served: no `no_route`, no 405 (bodies may be refused: 4xx is fine).
     for (method, path) in &listed {
-        let url = s.url(&path.replace("{name}", "faulty").replace("{export}", "info"));
+        let url = s.url(&path.replace("{name}", "faulty").replace("{export}", "info").replace("{id}", "1"));
         let r = s.client.request(method.parse().unwrap(), url).bearer_auth("doc").send().await.unwrap();
         let status = r.status().as_u16();
         let body = r.text().await.unwrap();

@@ -59,6 +59,10 @@ pub enum Error {
     #[error("plugin {plugin:?} exports no function {export:?}; it exports: {}", available.join(", "))]
     UnknownExport { plugin: String, export: String, available: Vec<String> },
 
+    /// No job has that id.
+    #[error("no job {0}")]
+    UnknownJob(u64),
+
     /// An uploaded manifest is invalid (the message names the field).
     #[error("{0}")]
     InvalidManifest(String),
@@ -130,6 +134,7 @@ impl Error {
             Error::CircuitOpen { .. } => "circuit_open",
             Error::Trap { .. } => "plugin_trapped",
             Error::UnknownExport { .. } => "unknown_export",
+            Error::UnknownJob(_) => "unknown_job",
             Error::InvalidManifest(_) => "invalid_manifest",
             Error::InvalidComponent { .. } => "invalid_component",
             Error::Sha256Mismatch { .. } => "sha256_mismatch",

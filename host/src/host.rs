@@ -118,6 +118,7 @@ impl HostBuilder {
             )),
             None => None,
         };
+        let last_job = db.as_ref().and_then(|db| db.last_job_id().ok()).unwrap_or(0);
         let ledger = Arc::new(Ledger::new(self.memory.budget, self.memory.thresholds));
         let (kick, kicked) = mpsc::channel();
         let host = Host {
@@ -136,6 +137,7 @@ impl HostBuilder {
                 metrics: crate::observe::Metrics::default(),
                 data_dir: self.data_dir.clone(),
                 uploads: tokio::sync::Mutex::new(()),
+                jobs: crate::jobs::Jobs::after(last_job),
             }),
         };
         let weak = Arc::downgrade(&host.inner);
@@ -183,6 +185,7 @@ pub(crate) struct Inner {
     pub data_dir: Option<PathBuf>,
     /// Serializes uploads and deletes, so SQLite and the registry agree on the winner.
     pub uploads: tokio::sync::Mutex<()>,
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.

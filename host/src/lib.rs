@@ -28,6 +28,7 @@ pub mod error;
 mod host;
 pub mod instance;
 mod invoke;
+pub mod jobs;
 mod loader;
 pub mod memory;
 pub mod observe;

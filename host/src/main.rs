@@ -51,6 +51,8 @@ enum Command {
     Memory,
     /// Instance pools per plugin.
     Pools,
+    /// Jobs newest first, or one job with its stages.
+    Jobs { id: Option<u64> },
     /// Invocation history, newest first.
     Invocations {
         #[arg(long)]
@@ -95,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Plugin(command) => cli::Client::new(cli.remote).plugin(command).await,
         Command::Memory => cli::Client::new(cli.remote).memory().await,
         Command::Pools => cli::Client::new(cli.remote).pools().await,
+        Command::Jobs { id } => cli::Client::new(cli.remote).jobs(id).await,
         Command::Invocations { plugin, page, page_size } => {
             cli::Client::new(cli.remote).invocations(plugin, page, page_size).await
         }

@@ -42,7 +42,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::UnknownExport { .. } => StatusCode::NOT_FOUND,
+        Error::UnknownExport { .. } | Error::UnknownJob(_) => StatusCode::NOT_FOUND,
         Error::InvalidManifest(_) => StatusCode::BAD_REQUEST,
         Error::InvalidComponent { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Sha256Mismatch { .. } => StatusCode::BAD_REQUEST,

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod error;
 mod invoke;
+mod jobs;
 
 pub use error::{status_of, ApiError};
 
@@ -76,6 +77,7 @@ fn documented(token: Option<Arc<str>>) -> OpenApiRouter<Host> {
         .routes(routes!(list_plugins))
         .routes(routes!(show_plugin))
         .merge(invoke::routes())
+        .merge(jobs::routes())
         .merge(management)
 }
 
@@ -88,7 +90,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[openapi(
     info(title = "Hostel", description = "A WebAssembly plugin host: lazy loading, measured memory, warm pools, eviction, HTTP control. Management routes (tag admin, and plugin upload/delete/load/unload) need `Authorization: Bearer <token>` when the server has a token."),
     components(schemas(ErrorBody, ErrorDetail)),
-    tags((name = "plugins"), (name = "invoke"), (name = "admin"), (name = "host"))
+    tags((name = "plugins"), (name = "invoke"), (name = "jobs"), (name = "admin"), (name = "host"))
 )]
 struct ApiDoc;
 

@@ -197,6 +197,20 @@ impl Client {
         Ok(())
     }
 
+    pub async fn jobs(&self, id: Option<u64>) -> Result<()> {
+        match id {
+            Some(id) => {
+                let body = self.get(&format!("/v1/jobs/{id}")).await?;
+                self.print(&body, show::job);
+            }
+            None => {
+                let body = self.get("/v1/jobs").await?;
+                self.print(&body, show::jobs);
+            }
+        }
+        Ok(())
+    }
+
     pub async fn invocations(&self, plugin: Option<String>, page: u32, page_size: u32) -> Result<()> {
         let mut path = format!("/v1/invocations?page={page}&page_size={page_size}");
         if let Some(p) = plugin {

@@ -130,3 +130,24 @@ pub fn invocations(body: &Value) -> String {
         if body["has_next"] == true { "; more with --page" } else { "" }
     )
 }
+
+pub fn jobs(body: &Value) -> String {
+    let mut t = table(&["id", "state", "stages", "ms", "error"]);
+    for j in body["jobs"].as_array().into_iter().flatten() {
+        let stages: Vec<String> = j["stages"].as_array().into_iter().flatten().map(|s| format!("{} {}", text(&s["plugin"]), text(&s["export"]))).collect();
+        let ms = match (j["created_ms"].as_u64(), j["finished_ms"].as_u64()) {
+            (Some(a), Some(b)) => (b - a).to_string(),
+            _ => "-".into(),
+        };
+        t.add_row(vec![text(&j["id"]), text(&j["state"]), stages.join(" → "), ms, text(&j["error"])]);
+    }
+    t.to_string()
+}
+
+pub fn job(body: &Value) -> String {
+    let mut t = table(&["stage", "plugin", "export", "state", "ms", "memory", "error"]);
+    for (i, s) in body["stages"].as_array().into_iter().flatten().enumerate() {
+        t.add_row(vec![(i + 1).to_string(), text(&s["plugin"]), text(&s["export"]), text(&s["state"]), text(&s["duration_ms"]), bytes(&s["memory_bytes"]), text(&s["error"])]);
+    }
+    format!("job {} {}\n{t}\nresult: {}", text(&body["id"]), text(&body["state"]), text(&body["result"]))
+}

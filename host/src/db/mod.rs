@@ -4,6 +4,7 @@
 //! versioned migrations keyed on `PRAGMA user_version`.
 
 mod invocations;
+mod jobs;
 mod plugins;
 
 pub use plugins::PluginRow;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
      );",
     invocations::MIGRATION,
     plugins::MIGRATION,
+    jobs::MIGRATION,
 ];
 
 /// A database error, with what was being done.
@@ -77,6 +79,7 @@ enum Write {
     Sample(Sample),
     Alert(Alert),
     Invocation(Call),
+    Job(crate::jobs::Job),
     /// A registry change; acknowledged with the commit's outcome.
     Plugin(plugins::PluginChange, mpsc::SyncSender<Result<(), String>>),
     Flush(mpsc::SyncSender<()>),
@@ -116,6 +119,10 @@ impl Db {
         let err = |e: rusqlite::Error| DbError { path: path.to_path_buf(), message: e.to_string() };
         let mut writer = open(path).map_err(err)?;
         migrate(&mut writer).map_err(err)?;
+        let interrupted = jobs::interrupt_unfinished(&writer).map_err(err)?;
+        if interrupted > 0 {
+            tracing::warn!(jobs = interrupted, "jobs left running by the previous process marked interrupted");
+        }
         let reader = open(path).map_err(err)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -145,6 +152,10 @@ impl Db {
 
     pub fn record_invocation(&self, c: Call) {
         self.send(Write::Invocation(c))
+    }
+
+    pub fn record_job(&self, job: crate::jobs::Job) {
+        self.send(Write::Job(job))
     }
 
     /// A cheap query on the reader connection, for readiness.
@@ -260,6 +271,7 @@ fn write_loop(mut conn: Connection, rx: Receiver<Write>, (retention, invocation_
                         .execute(params![a.ts_ms as i64, a.from_level, a.to_level, a.used as i64, a.budget as i64])?;
                     }
                     Write::Invocation(c) => invocations::insert(&tx, &c)?,
+                    Write::Job(job) => jobs::save(&tx, &job)?,
                     Write::Plugin(change, ack) => {
                         plugins::apply(&tx, &change)?;
                         committed.push(ack);

@@ -214,6 +214,11 @@ impl Host {
     /// Calls `export` of `plugin` with JSON `args` (an object by parameter
     /// name, or an array in order); returns the result as JSON.
     pub async fn invoke_json(&self, plugin: &str, export: &str, args: &Value) -> Result<Value> {
+        self.invoke_json_measured(plugin, export, args).await.map(|(v, _)| v)
+    }
+
+    /// [`Host::invoke_json`], also returning the bytes the instance held after the call.
+    pub(crate) async fn invoke_json_measured(&self, plugin: &str, export: &str, args: &Value) -> Result<(Value, u64)> {
         let p = self.plugin(plugin)?;
         let loaded = self.ensure_loaded(&p, false).await?;
         let target = resolve(&self.inner.runtime.engine, &loaded.component, plugin, export)?;
@@ -227,7 +232,9 @@ impl Host {
         }
         let mut lease = self.acquire(plugin, p.kind(), target.name.clone()).await?;
         let outcome = call(&mut lease, &target, &params, types.len()).await;
-        self.finish(lease, outcome.map(|r| r.and_then(|results| output(&types, &results))))
+        let memory = lease.instance.store.data().limiter.used();
+        let value = self.finish(lease, outcome.map(|r| r.and_then(|results| output(&types, &results))))?;
+        Ok((value, memory))
     }
 }
 
