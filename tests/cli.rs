@@ -25,7 +25,7 @@ async fn plugin_commands_tables_and_json() {
     let manifest = template.join("hostel.toml");
     let (ok, out, err) = tokio::task::block_in_place(|| hostel(&s, &["plugin", "add", manifest.to_str().unwrap()]));
     assert!(ok, "{err}");
-    assert!(out.contains("hello-connector 0.1.0 registered"), "{out}");
+    assert!(out.contains("hello-connector 0.1.0 uploaded"), "{out}");
 
     let (ok, out, err) = tokio::task::block_in_place(|| {
         hostel(&s, &["plugin", "invoke", "hello-connector", "call", r#"{"operation":"greet","args":{}}"#])

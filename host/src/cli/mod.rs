@@ -121,7 +121,7 @@ impl Client {
                     let p = &b["plugin"];
                     match b["replaced"].as_str() {
                         Some(old) => format!("{} {} replaces {old} ({})", p["name"], p["version"], p["state"]),
-                        None => format!("{} {} registered ({})", p["name"], p["version"], p["state"]),
+                        None => format!("{} {} uploaded ({})", p["name"], p["version"], p["state"]),
                     }
                     .replace('"', "")
                 });
