@@ -3,7 +3,8 @@
 #   Hostel:          POST /v1/plugins/hello-connector/connector/call  {"operation":"echo","args":…}
 #                    (the SDK template plugin; a warm pooled instance answers)
 #   wasmtime serve:  the hello-http wasi:http component (tests/plugins/hello-http), which
-#                    reads the body and answers {"result": <body>} the same way
+#                    reads the body and answers {"result": <body>} the same way; run with its
+#                    defaults (a fresh instance per request) and with warm instance reuse
 # Same load generator (wrk, Debian), same connections, same duration, one after the other.
 # Installs what it needs: wrk (apt) and wasmtime-cli 48.0.8 (cargo, into target/tools; the
 # first run compiles it, ~10-15 min on 2 cores).
@@ -42,13 +43,21 @@ pids+=($!)
 for _ in $(seq 100); do grep -q '^listening on ' "$work/hostel.out" 2>/dev/null && break; sleep 0.1; done
 hostel_url="$(sed -n 's/^listening on //p' "$work/hostel.out")/v1/plugins/hello-connector/connector/call"
 
-# wasmtime serve with the equivalent wasi:http component.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$TOOLS/bin/wasmtime" serve -S cli --addr "127.0.0.1:$port" tests/plugins/hello-http/hello-http.wasm \
-  2> "$work/wasmtime.err" &
-pids+=($!)
-wasmtime_url="http://127.0.0.1:$port/"
-for _ in $(seq 100); do curl -s -o /dev/null "$wasmtime_url" -d '{}' && break; sleep 0.1; done
+# wasmtime serve with the equivalent wasi:http component, pooling allocator on; twice: with its
+# defaults (a fresh instance per request for WASIp2) and reusing warm instances like Hostel.
+wasmtime_serve() { # name extra-flags... -> sets $url
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$TOOLS/bin/wasmtime" serve -S cli -O pooling-allocator=y --addr "127.0.0.1:$port" "${@:2}" \
+    tests/plugins/hello-http/hello-http.wasm > "$work/$1.out" 2> "$work/$1.err" &
+  pids+=($!)
+  url="http://127.0.0.1:$port/"
+  for _ in $(seq 100); do curl -s -o /dev/null "$url" -d '{}' && break; sleep 0.1; done
+}
+wasmtime_serve fresh
+fresh_url=$url
+wasmtime_serve reuse --max-instance-reuse-count 100000 --idle-instance-timeout 60
+reuse_url=$url
 
 body='{"operation":"echo","args":{"n":1}}'
 cat > "$work/post.lua" <<EOF
@@ -58,7 +67,8 @@ wrk.headers["Content-Type"] = "application/json"
 EOF
 step "checking both answer"
 curl -sf -X POST -H 'content-type: application/json' -d "$body" "$hostel_url"; echo
-curl -sf -X POST -H 'content-type: application/json' -d "$body" "$wasmtime_url"; echo
+curl -sf -X POST -H 'content-type: application/json' -d "$body" "$fresh_url"; echo
+curl -sf -X POST -H 'content-type: application/json' -d "$body" "$reuse_url"; echo
 
 run() { # name url -> "requests/s p50 p99"
   wrk -t1 -c"$CONNS" -d2s -s "$work/post.lua" "$2" > /dev/null # warm-up
@@ -71,13 +81,16 @@ run() { # name url -> "requests/s p50 p99"
   [ -z "$errors" ] || { echo "$1: $errors" >&2; cat "$work/$1.wrk" >&2; exit 1; }
   echo "$rps $p50 $p99"
 }
-step "wrk: $CONNS connections, ${SECS}s each, wasmtime serve first"
-read -r w_rps w_p50 w_p99 < <(run wasmtime "$wasmtime_url")
+step "wrk: $CONNS connections, ${SECS}s each, one server at a time"
+read -r f_rps f_p50 f_p99 < <(run fresh "$fresh_url")
+read -r r_rps r_p50 r_p99 < <(run reuse "$reuse_url")
 read -r h_rps h_p50 h_p99 < <(run hostel "$hostel_url")
 
+ratio() { awk -v h="$1" -v w="$2" 'BEGIN { printf "%.2fx", h / w }'; }
 echo
-printf '%-58s %14s %14s %8s\n' "d) HTTP no-op invoke, $CONNS connections (wrk, loopback)" "wasmtime serve" "hostel" "ratio"
-printf '%-58s %14s %14s %7.2fx\n' "   throughput (requests/s)" "$w_rps" "$h_rps" "$(awk -v h="$h_rps" -v w="$w_rps" 'BEGIN { print h / w }')"
-printf '%-58s %14s %14s\n' "   latency p50" "$w_p50" "$h_p50"
-printf '%-58s %14s %14s\n' "   latency p99" "$w_p99" "$h_p99"
+echo "d) HTTP no-op invoke on loopback, $CONNS connections, wrk, ${SECS}s each"
+printf '%-44s %12s %10s %10s %16s\n' "server" "requests/s" "p50" "p99" "hostel / this"
+printf '%-44s %12s %10s %10s %16s\n' "wasmtime serve 48.0.8 (instance per request)" "$f_rps" "$f_p50" "$f_p99" "$(ratio "$h_rps" "$f_rps")"
+printf '%-44s %12s %10s %10s %16s\n' "wasmtime serve 48.0.8 (warm instance reuse)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$h_rps" "$r_rps")"
+printf '%-44s %12s %10s %10s %16s\n' "hostel (pooled warm instances)" "$h_rps" "$h_p50" "$h_p99" "1.00x"
 echo
