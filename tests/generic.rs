@@ -90,6 +90,11 @@ async fn mismatches_name_the_path_and_plugin_errors_keep_their_class() {
         let message = error_message(&body, "bad_request");
         assert!(message.contains(expected), "{path} {args}: {message:?} should contain {expected:?}");
     }
+    // Host memory for JSON → WIT values is bounded: big byte arrays belong on the typed route.
+    let (status, body) = s.post_json("/v1/plugins/pdf-text/invoke/info", &json!({"document": b64(&vec![0u8; 5 << 20])})).await;
+    assert_eq!(status, 400);
+    assert!(error_message(&body, "bad_request").contains("typed route"), "{body}");
+
     let (status, body) = s.post_json("/v1/plugins/pdf-text/invoke/nope", &json!({})).await;
     assert_eq!(status, 404);
     assert!(error_message(&body, "unknown_export").contains("hostel:plugin/pdf@0.1.0#extract-text"));

@@ -86,16 +86,16 @@ async fn a_failing_stage_skips_the_rest_and_bad_jobs_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_cut_short_by_a_kill_is_marked_interrupted() {
     let plugins = PluginsDir::new();
-    plugins.add("faulty", |m| m);
+    plugins.add_faulty("slow", 0, "memory = '32MiB'\ncall_timeout = '60s'");
     let data = tempfile::tempdir().unwrap();
     let s = Server::start_in(&plugins, data.path(), &[], None);
     let (_, queued) = s.post_json("/v1/jobs", &json!({"stages": [
-        {"plugin": "faulty", "export": "info", "args": {"document": b64(b"sleep:400")}}
+        {"plugin": "slow", "export": "info", "args": {"document": b64(b"sleep:30000")}}
     ]})).await;
     let id = queued["id"].as_u64().unwrap();
-    s.wait_for(&format!("/v1/jobs/{id}"), 10, |j| j["state"] == "running").await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await; // the writer commits within milliseconds
-    drop(s); // SIGKILL
+    // The listing flushes the writer: once it says running, that is on disk.
+    s.wait_for("/v1/jobs", 20, |b| b["jobs"][0]["state"] == "running").await;
+    drop(s); // SIGKILL, mid-stage
     let s = Server::start_in(&plugins, data.path(), &[], None);
     let (_, job) = s.get(&format!("/v1/jobs/{id}")).await;
     assert_eq!(job["state"], "interrupted", "{job}");

@@ -72,7 +72,7 @@ async fn metrics_count_calls_latency_memory_and_instances() {
 
     let r = s.client.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
     assert_eq!(sample(&text, r#"hostel_invocations_total{plugin="faulty",outcome="ok"}"#), Some(4.0), "{text}");
     assert_eq!(sample(&text, r#"hostel_invocations_total{plugin="faulty",outcome="plugin_trapped"}"#), Some(1.0));
@@ -124,6 +124,7 @@ async fn management_routes_need_the_token_when_one_is_set() {
         ("GET", "/v1/admin/pools"),
         ("POST", "/v1/admin/memory/free"),
         ("GET", "/v1/invocations"),
+        ("GET", "/v1/jobs"),
         ("DELETE", "/v1/cache"),
     ] {
         let req = |c: &reqwest::Client| c.request(method.parse().unwrap(), s.url(path)).json(&json!({"bytes": 1}));
@@ -143,6 +144,9 @@ async fn management_routes_need_the_token_when_one_is_set() {
     let r = s.client.delete(s.url("/v1/plugins/faulty")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(s.plugin("faulty").await["name"], "faulty");
+    // The scheme is case-insensitive.
+    let r = s.client.get(s.url("/v1/admin/pools")).header("authorization", "bearer s3cret").send().await.unwrap();
+    assert_eq!(r.status(), 200);
     // Invocations and reading the plugin list stay open; so do health and metrics.
     assert_eq!(faulty(&s, "faulty", "echo").await.0, 200);
     assert_eq!(s.get("/v1/plugins").await.0, 200);

@@ -59,6 +59,10 @@ pub enum Error {
     #[error("plugin {plugin:?} exports no function {export:?}; it exports: {}", available.join(", "))]
     UnknownExport { plugin: String, export: String, available: Vec<String> },
 
+    /// Too many jobs are running.
+    #[error("{0} jobs are running already; retry when some finish")]
+    TooManyJobs(u64),
+
     /// No job has that id.
     #[error("no job {0}")]
     UnknownJob(u64),
@@ -135,6 +139,7 @@ impl Error {
             Error::Trap { .. } => "plugin_trapped",
             Error::UnknownExport { .. } => "unknown_export",
             Error::UnknownJob(_) => "unknown_job",
+            Error::TooManyJobs(_) => "too_many_jobs",
             Error::InvalidManifest(_) => "invalid_manifest",
             Error::InvalidComponent { .. } => "invalid_component",
             Error::Sha256Mismatch { .. } => "sha256_mismatch",

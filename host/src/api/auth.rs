@@ -16,7 +16,8 @@ pub(crate) async fn require_token(State(token): State<Option<Arc<str>>>, request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()));
     if given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.as_bytes()))) {
         return next.run(request).await;
     }

@@ -43,6 +43,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::UnknownExport { .. } | Error::UnknownJob(_) => StatusCode::NOT_FOUND,
+        Error::TooManyJobs(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::InvalidManifest(_) => StatusCode::BAD_REQUEST,
         Error::InvalidComponent { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Sha256Mismatch { .. } => StatusCode::BAD_REQUEST,
@@ -55,7 +56,7 @@ pub fn status_of(e: &Error) -> StatusCode {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let retry_after = match &e {
-            Error::OverBudget { .. } | Error::QueueFull { .. } | Error::QueueTimeout { .. } => Some(1),
+            Error::OverBudget { .. } | Error::QueueFull { .. } | Error::QueueTimeout { .. } | Error::TooManyJobs(_) => Some(1),
             Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             _ => None,
         };

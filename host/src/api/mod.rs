@@ -52,7 +52,8 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+            // The path only: a query may carry a token (the dashboard's ?token=).
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(host)
@@ -67,6 +68,7 @@ fn documented(token: Option<Arc<str>>) -> OpenApiRouter<Host> {
         .routes(routes!(load_plugin))
         .routes(routes!(unload_plugin))
         .merge(admin::routes())
+        .merge(jobs::routes())
         .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(dashboard))
@@ -77,7 +79,6 @@ fn documented(token: Option<Arc<str>>) -> OpenApiRouter<Host> {
         .routes(routes!(list_plugins))
         .routes(routes!(show_plugin))
         .merge(invoke::routes())
-        .merge(jobs::routes())
         .merge(management)
 }
 
@@ -138,11 +139,11 @@ async fn readyz(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "host", summary = "Prometheus text: calls, latency, memory, instances, pressure, RSS", responses((status = 200, description = "Prometheus text", content_type = "text/plain"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
+#[utoipa::path(get, path = "/metrics", tag = "host", summary = "Prometheus text: calls, latency, memory, instances, pressure, RSS", responses((status = 200, description = "OpenMetrics text (Prometheus reads it)", content_type = "application/openmetrics-text"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// Prometheus text format.
 async fn metrics(State(host): State<Host>) -> impl axum::response::IntoResponse {
     let text = tokio::task::spawn_blocking(move || host.metrics_text()).await.unwrap_or_default();
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
 }
 
 #[derive(Serialize)]

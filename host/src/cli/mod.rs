@@ -212,11 +212,9 @@ impl Client {
     }
 
     pub async fn invocations(&self, plugin: Option<String>, page: u32, page_size: u32) -> Result<()> {
-        let mut path = format!("/v1/invocations?page={page}&page_size={page_size}");
-        if let Some(p) = plugin {
-            path.push_str(&format!("&plugin={p}"));
-        }
-        let body = self.get(&path).await?;
+        let mut query = vec![("page", page.to_string()), ("page_size", page_size.to_string())];
+        query.extend(plugin.map(|p| ("plugin", p)));
+        let body = self.send(self.request(reqwest::Method::GET, "/v1/invocations").query(&query)).await?;
         self.print(&body, show::invocations);
         Ok(())
     }
@@ -228,7 +226,7 @@ fn upload_form(manifest: &Path, component: Option<&Path>, sha256: Option<String>
     let component = match component {
         Some(c) => c.to_path_buf(),
         None => {
-            let parsed = hostel::Manifest::parse(&text, manifest)?;
+            let parsed = hostel::Manifest::parse_upload(&text)?;
             manifest.parent().unwrap_or(Path::new(".")).join(parsed.component)
         }
     };

@@ -109,6 +109,7 @@ fn resolve(engine: &Engine, component: &Component, plugin: &str, export: &str) -
 fn arguments(target: &Target, args: &Value) -> Result<Vec<Val>> {
     let params: Vec<(&str, Type)> = target.func.params().collect();
     let bad = |m: String| Error::InvalidRequest(format!("arguments of {}: {m}", target.name));
+    let mut left = super::json::MAX_ELEMENTS;
     match args {
         Value::Object(map) => {
             for key in map.keys() {
@@ -122,7 +123,7 @@ fn arguments(target: &Target, args: &Value) -> Result<Vec<Val>> {
                 .map(|(name, ty)| {
                     let given = map.get(*name).or_else(|| map.get(&name.replace('-', "_")));
                     match (given, ty) {
-                        (Some(v), ty) => to_val(ty, v, name).map_err(bad),
+                        (Some(v), ty) => to_val(ty, v, name, &mut left).map_err(bad),
                         (None, Type::Option(_)) => Ok(Val::Option(None)),
                         (None, _) => Err(bad(format!("missing parameter {name:?}"))),
                     }
@@ -130,7 +131,7 @@ fn arguments(target: &Target, args: &Value) -> Result<Vec<Val>> {
                 .collect()
         }
         Value::Array(items) if items.len() == params.len() => {
-            items.iter().zip(&params).map(|(v, (name, ty))| to_val(ty, v, name).map_err(bad)).collect()
+            items.iter().zip(&params).map(|(v, (name, ty))| to_val(ty, v, name, &mut left).map_err(bad)).collect()
         }
         Value::Null if params.is_empty() => Ok(Vec::new()),
         other => Err(bad(format!("expected an object of {} parameters, got {other}", params.len()))),

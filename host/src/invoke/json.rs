@@ -13,8 +13,26 @@ use wasmtime::component::{Type, Val};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Converts `v` to a value of type `ty`; errors name the JSON path.
-pub fn to_val(ty: &Type, v: &Value, path: &str) -> Result<Val, String> {
+/// List elements one call may pass: each becomes a `Val` of ~32 bytes on the
+/// host, outside any plugin's memory limit, so large byte arrays belong on a
+/// plugin's typed route.
+pub const MAX_ELEMENTS: usize = 4 << 20;
+
+/// Converts `v` to a value of type `ty`; errors name the JSON path. `left`
+/// is the call's remaining list-element allowance (start at [`MAX_ELEMENTS`]).
+pub fn to_val(ty: &Type, v: &Value, path: &str, left: &mut usize) -> Result<Val, String> {
+    convert(ty, v, path, left)
+}
+
+/// Charges `n` list elements against what is left of the call's allowance.
+fn charge(left: &mut usize, n: usize, path: &str) -> Result<(), String> {
+    *left = left.checked_sub(n).ok_or_else(|| {
+        format!("{path}: arguments hold more than {MAX_ELEMENTS} list elements; send large data to the plugin's typed route")
+    })?;
+    Ok(())
+}
+
+fn convert(ty: &Type, v: &Value, path: &str, left: &mut usize) -> Result<Val, String> {
     let mismatch = |expected: &str| Err(format!("{path}: expected {expected}, got {}", kind(v)));
     macro_rules! int {
         ($variant:ident, $t:ty, $get:ident) => {
@@ -48,10 +66,12 @@ pub fn to_val(ty: &Type, v: &Value, path: &str) -> Result<Val, String> {
             let elem = list.ty();
             if let (Type::U8, Some(text)) = (&elem, v.as_str()) {
                 let bytes = B64.decode(text).map_err(|e| format!("{path}: expected base64 bytes: {e}"))?;
+                charge(left, bytes.len(), path)?;
                 return Ok(Val::List(bytes.into_iter().map(Val::U8).collect()));
             }
             let Some(items) = v.as_array() else { return mismatch("an array") };
-            items.iter().enumerate().map(|(i, x)| to_val(&elem, x, &format!("{path}[{i}]"))).collect::<Result<_, _>>().map(Val::List)
+            charge(left, items.len(), path)?;
+            items.iter().enumerate().map(|(i, x)| convert(&elem, x, &format!("{path}[{i}]"), left)).collect::<Result<_, _>>().map(Val::List)
         }
         Type::Record(record) => {
             let Some(obj) = v.as_object() else { return mismatch("an object") };
@@ -66,7 +86,7 @@ pub fn to_val(ty: &Type, v: &Value, path: &str) -> Result<Val, String> {
             for f in fields {
                 let given = obj.get(f.name).or_else(|| obj.get(&f.name.replace('-', "_")));
                 let value = match (given, &f.ty) {
-                    (Some(x), ty) => to_val(ty, x, &format!("{path}.{}", f.name))?,
+                    (Some(x), ty) => convert(ty, x, &format!("{path}.{}", f.name), left)?,
                     (None, Type::Option(_)) => Val::Option(None),
                     (None, _) => return Err(format!("{path}: missing field {:?}", f.name)),
                 };
@@ -81,7 +101,7 @@ pub fn to_val(ty: &Type, v: &Value, path: &str) -> Result<Val, String> {
                     .iter()
                     .zip(&types)
                     .enumerate()
-                    .map(|(i, (x, t))| to_val(t, x, &format!("{path}[{i}]")))
+                    .map(|(i, (x, t))| convert(t, x, &format!("{path}[{i}]"), left))
                     .collect::<Result<_, _>>()
                     .map(Val::Tuple),
                 _ => mismatch(&format!("an array of {}", types.len())),
@@ -94,7 +114,7 @@ pub fn to_val(ty: &Type, v: &Value, path: &str) -> Result<Val, String> {
                 format!("{path}: unknown case {name:?} (cases: {})", names.join(", "))
             })?;
             let payload = match (case.ty, payload) {
-                (Some(t), Some(p)) => Some(Box::new(to_val(&t, p, &format!("{path}.{name}"))?)),
+                (Some(t), Some(p)) => Some(Box::new(convert(&t, p, &format!("{path}.{name}"), left)?)),
                 (None, None) => None,
                 (Some(_), None) => return Err(format!("{path}: case {name:?} needs a value")),
                 (None, Some(_)) => return Err(format!("{path}: case {name:?} has no value")),
@@ -107,13 +127,13 @@ pub fn to_val(ty: &Type, v: &Value, path: &str) -> Result<Val, String> {
         },
         Type::Option(o) => match v {
             Value::Null => Ok(Val::Option(None)),
-            x => Ok(Val::Option(Some(Box::new(to_val(&o.ty(), x, path)?)))),
+            x => Ok(Val::Option(Some(Box::new(convert(&o.ty(), x, path, left)?)))),
         },
         Type::Result(r) => {
             let (name, payload) = tagged(v).ok_or_else(|| format!("{path}: expected {{\"ok\": v}} or {{\"err\": e}}, got {}", kind(v)))?;
-            let side = |t: Option<Type>, p: Option<&Value>| -> Result<Option<Box<Val>>, String> {
+            let mut side = |t: Option<Type>, p: Option<&Value>| -> Result<Option<Box<Val>>, String> {
                 match (t, p) {
-                    (Some(t), Some(p)) => Ok(Some(Box::new(to_val(&t, p, &format!("{path}.{name}"))?))),
+                    (Some(t), Some(p)) => Ok(Some(Box::new(convert(&t, p, &format!("{path}.{name}"), left)?))),
                     (None, None | Some(Value::Null)) => Ok(None),
                     (Some(_), None) => Err(format!("{path}: {name} needs a value")),
                     (None, Some(_)) => Err(format!("{path}: {name} has no value")),

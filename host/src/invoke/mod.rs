@@ -87,7 +87,18 @@ impl Host {
     }
 
     async fn checkout(&self, name: &str, kind: Kind, call: &mut CallStart) -> Result<Lease> {
-        let plugin = self.plugin(name)?;
+        // A version replaced or deleted while this call waited for an
+        // instance is looked up again: the call goes to what is registered now.
+        loop {
+            let plugin = self.plugin(name)?;
+            if let Some(lease) = self.checkout_of(plugin, name, kind, call).await? {
+                return Ok(lease);
+            }
+        }
+    }
+
+    /// `None` when `plugin` was retired before the call got going.
+    async fn checkout_of(&self, plugin: Arc<Plugin>, name: &str, kind: Kind, call: &mut CallStart) -> Result<Option<Lease>> {
         if plugin.kind() != kind {
             return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.as_str(), actual: plugin.kind().as_str() });
         }
@@ -103,9 +114,13 @@ impl Host {
                 return Err(e);
             }
         };
+        if plugin.is_retired() {
+            return Ok(None);
+        }
         let busy = Busy::new(&plugin);
         let loaded = match self.ensure_loaded(&plugin, false).await {
             Ok(l) => l,
+            Err(_) if plugin.is_retired() => return Ok(None),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 return Err(e);
@@ -117,10 +132,10 @@ impl Host {
             instance.store.data_mut().deadline = Some(deadline);
             instance.uses += 1;
             call.reused = true;
-            return Ok(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit });
+            return Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit }));
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
-            Ok(instance) => Ok(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit }),
+            Ok(instance) => Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit })),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. }) {

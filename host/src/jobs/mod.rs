@@ -17,6 +17,8 @@ use std::time::{Instant, SystemTime};
 
 /// Most stages in one job.
 const MAX_STAGES: usize = 16;
+/// Jobs running at once; more are refused with 429 until some finish.
+const MAX_RUNNING: u64 = 64;
 /// Finished jobs kept in memory (all are in SQLite when there is a data dir).
 const KEEP_FINISHED: usize = 200;
 
@@ -98,13 +100,14 @@ pub struct Job {
 /// Jobs of one host: ids and the ones in memory.
 pub struct Jobs {
     last: AtomicU64,
+    running: AtomicU64,
     live: Mutex<BTreeMap<u64, Job>>,
 }
 
 impl Jobs {
     /// New ids continue after `last` (the highest id stored).
     pub fn after(last: u64) -> Jobs {
-        Jobs { last: AtomicU64::new(last), live: Mutex::new(BTreeMap::new()) }
+        Jobs { last: AtomicU64::new(last), running: AtomicU64::new(0), live: Mutex::new(BTreeMap::new()) }
     }
 }
 
@@ -116,6 +119,11 @@ impl Host {
         }
         for s in &stages {
             self.plugin(&s.plugin)?;
+        }
+        let running = &self.inner.jobs.running;
+        if running.fetch_add(1, Ordering::SeqCst) >= MAX_RUNNING {
+            running.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::TooManyJobs(MAX_RUNNING));
         }
         let id = self.inner.jobs.last.fetch_add(1, Ordering::SeqCst) + 1;
         let job = Job {
@@ -140,7 +148,10 @@ impl Host {
         };
         self.update_job(job.clone());
         let host = self.clone();
-        tokio::spawn(async move { host.run_job(id, stages).await });
+        tokio::spawn(async move {
+            host.run_job(id, stages).await;
+            host.inner.jobs.running.fetch_sub(1, Ordering::SeqCst);
+        });
         Ok(job)
     }
 

@@ -32,6 +32,10 @@ impl Host {
         chain: Vec<String>,
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Loaded>>> + Send + 'a>> {
         Box::pin(async move {
+            if plugin.is_retired() {
+                // Replaced or deleted: never compile it again (its file may be gone).
+                return Err(Error::UnknownPlugin(plugin.name.to_string()));
+            }
             if let Some(loaded) = ready(plugin, retry)? {
                 return Ok(loaded);
             }

@@ -241,6 +241,19 @@ impl Manifest {
             manifest.component = PathBuf::from(format!("{}.wasm", manifest.name));
         }
         manifest.validate(path)?;
+        // An upload comes over the network: its directory grants stay inside
+        // the plugin's own directory under the data dir.
+        for grant in &manifest.capabilities.read_only_dirs {
+            let escapes = grant.host.is_absolute()
+                || grant.host.components().any(|c| !matches!(c, std::path::Component::Normal(_)));
+            if escapes {
+                return Err(ManifestError::Field {
+                    path: path.to_path_buf(),
+                    field: "capabilities.read_only_dirs",
+                    message: format!("{} must be a relative path inside the plugin's directory in an upload", grant.host.display()),
+                });
+            }
+        }
         Ok(manifest)
     }
 

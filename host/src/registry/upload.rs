@@ -112,17 +112,26 @@ impl Host {
                 "plugin {name:?} comes from the plugins directory; remove its folder there (or unload it)"
             )));
         }
-        let (db, data) = self.upload_store()?;
+        let (db, _) = self.upload_store()?;
         db.delete_plugin(name).map_err(|e| Error::Internal(e.to_string()))?;
         self.inner.registry.remove(name);
         plugin.retire();
-        let deadline = Instant::now() + plugin.manifest.limits.call_timeout + Duration::from_secs(1);
-        while plugin.stats.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let drained = plugin.stats.busy.load(Ordering::SeqCst) == 0;
-        plugin.unload();
-        self.forget_component(db, data, plugin.manifest.sha256.as_deref().unwrap_or_default());
+        // The rest runs on its own task, so a client that hangs up does not
+        // leave the plugin loaded or its file behind.
+        let host = self.clone();
+        let tail = tokio::spawn(async move {
+            let deadline = Instant::now() + plugin.manifest.limits.call_timeout + Duration::from_secs(1);
+            while plugin.stats.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let drained = plugin.stats.busy.load(Ordering::SeqCst) == 0;
+            plugin.unload();
+            if let Ok((db, data)) = host.upload_store() {
+                host.forget_component(db, data, plugin.manifest.sha256.as_deref().unwrap_or_default());
+            }
+            drained
+        });
+        let drained = tail.await.unwrap_or(false);
         tracing::info!(plugin = name, drained, "plugin deleted");
         Ok(Deleted { name: name.to_string(), drained })
     }
@@ -137,6 +146,17 @@ impl Host {
                 return;
             }
         };
+        // Components no row refers to (an upload cut off before its commit) go.
+        if let Ok(files) = std::fs::read_dir(data.join("components")) {
+            for file in files.flatten() {
+                let path = file.path();
+                let used = rows.iter().any(|r| data.join(&r.component_path) == path);
+                if !used {
+                    tracing::info!(path = %path.display(), "removing a component no plugin uses");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
         for row in rows {
             let source = data.join(&row.component_path);
             match Manifest::parse_upload(&row.manifest) {
