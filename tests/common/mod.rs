@@ -132,7 +132,8 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
-            .env("RUST_LOG", "warn,tower_http=off")
+            // Tests that provoke thousands of faults on purpose may quiet the server.
+            .env("RUST_LOG", std::env::var("HOSTEL_TEST_SERVER_LOG").unwrap_or_else(|_| "warn,tower_http=off".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

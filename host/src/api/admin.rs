@@ -38,7 +38,7 @@ async fn invocations(State(host): State<Host>, q: Result<Query<InvocationsQuery>
     if page == 0 || !(1..=500).contains(&page_size) {
         return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", "page starts at 1 and page_size must be 1..=500"));
     }
-    Ok(Json(host.invocations(q.plugin.as_deref(), page, page_size)?))
+    Ok(Json(super::blocking(move || host.invocations(q.plugin.as_deref(), page, page_size)).await?))
 }
 
 #[utoipa::path(get, path = "/v1/admin/pools", tag = "admin", summary = "Pools per plugin: idle, busy, created, reused, recycled, discarded, waits, p50/p99", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
@@ -84,7 +84,7 @@ struct HistoryQuery {
 async fn history(State(host): State<Host>, q: Result<Query<HistoryQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let samples = host.memory_history(q.since.unwrap_or(0), limit)?;
+    let samples = super::blocking(move || host.memory_history(q.since.unwrap_or(0), limit)).await?;
     let next_since = (samples.len() as u32 == limit).then(|| samples.last().map(|s| s.ts_ms)).flatten();
     Ok(Json(json!({ "samples": samples, "next_since": next_since })))
 }
@@ -102,7 +102,7 @@ struct AlertsQuery {
 async fn alerts(State(host): State<Host>, q: Result<Query<AlertsQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let alerts = host.alerts(q.before, limit)?;
+    let alerts = super::blocking(move || host.alerts(q.before, limit)).await?;
     let next_before = (alerts.len() as u32 == limit).then(|| alerts.last().map(|a| a.id)).flatten();
     Ok(Json(json!({ "alerts": alerts, "next_before": next_before })))
 }

@@ -45,7 +45,7 @@ struct ListQuery {
 async fn list(State(host): State<Host>, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let jobs = host.jobs(q.before, limit)?;
+    let jobs = super::blocking(move || host.jobs(q.before, limit)).await?;
     let next_before = (jobs.len() as u32 == limit).then(|| jobs.last().map(|j| j.id)).flatten();
     Ok(Json(json!({ "jobs": jobs, "next_before": next_before })))
 }

@@ -215,6 +215,14 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(DOC.get_or_init(openapi).clone())
 }
 
+/// Runs a host call that reads SQLite (or waits on its writer) off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> crate::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("database task failed: {e}"))),
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
 }

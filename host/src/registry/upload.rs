@@ -84,7 +84,7 @@ impl Host {
             created_ms: now,
             updated_ms: now,
         };
-        db.save_plugin(row).map_err(|e| Error::Internal(e.to_string()))?;
+        self.commit_registry(move |db| db.save_plugin(row)).await?;
         // A fresh upload stays lazy (its artifact is cached, so the first call
         // is quick); a new version of a loaded plugin swaps in loaded.
         if !previous.as_ref().is_some_and(|p| p.loaded().is_some()) {
@@ -112,8 +112,9 @@ impl Host {
                 "plugin {name:?} comes from the plugins directory; remove its folder there (or unload it)"
             )));
         }
-        let (db, _) = self.upload_store()?;
-        db.delete_plugin(name).map_err(|e| Error::Internal(e.to_string()))?;
+        self.upload_store()?;
+        let owned = name.to_string();
+        self.commit_registry(move |db| db.delete_plugin(&owned)).await?;
         self.inner.registry.remove(name);
         plugin.retire();
         // The rest runs on its own task, so a client that hangs up does not
@@ -171,6 +172,16 @@ impl Host {
                 Err(e) => self.inner.registry.reject(source, e.to_string()),
             }
         }
+    }
+
+    /// Waits for a registry write's commit on a blocking thread, not an async worker.
+    async fn commit_registry(&self, write: impl FnOnce(&Db) -> std::result::Result<(), crate::db::DbError> + Send + 'static) -> Result<()> {
+        let host = self.clone();
+        let done = tokio::task::spawn_blocking(move || match &host.inner.db {
+            Some(db) => write(db).map_err(|e| Error::Internal(e.to_string())),
+            None => Err(Error::InvalidRequest("uploads need a host with a data dir".into())),
+        });
+        done.await.map_err(|e| Error::Internal(format!("registry write task failed: {e}")))?
     }
 
     fn upload_store(&self) -> Result<(&Db, &Path)> {
