@@ -8,6 +8,10 @@
 //! - `count`           → counts calls in this instance (shows instance reuse)
 //! - `sleep:<ms>`      → sleeps that long (holds the instance busy)
 //! - `free`            → releases what `alloc` held (linear memory never shrinks)
+//! - `read:<path>`     → reads a file; title = its text (capability tests)
+//! - `write:<path>`    → tries to create a file
+//! - `env:<NAME>`      → title = the environment variable's value
+//! A refused capability answers `denied` with the system's reason.
 //!
 //! Every answer's `author` is the instance's linear memory size in bytes, as
 //! the guest itself sees it, so tests can compare it with the host's ledger.
@@ -54,6 +58,21 @@ impl Guest for Faulty {
                 if let Some(ms) = other.strip_prefix("sleep:").and_then(|n| n.parse::<u64>().ok()) {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                     return Ok(info("slept".into(), 1));
+                }
+                if let Some(path) = other.strip_prefix("read:") {
+                    return std::fs::read_to_string(path)
+                        .map(|text| info(text, 1))
+                        .map_err(|e| PluginError::denied(format!("read {path}: {e}")));
+                }
+                if let Some(path) = other.strip_prefix("write:") {
+                    return std::fs::write(path, b"x")
+                        .map(|_| info("written".into(), 1))
+                        .map_err(|e| PluginError::denied(format!("write {path}: {e}")));
+                }
+                if let Some(name) = other.strip_prefix("env:") {
+                    return std::env::var(name)
+                        .map(|value| info(value, 1))
+                        .map_err(|e| PluginError::denied(format!("env {name}: {e}")));
                 }
                 if let Some(kib) = other.strip_prefix("alloc:").and_then(|n| n.parse::<usize>().ok()) {
                     let block = vec![1u8; kib * 1024];
