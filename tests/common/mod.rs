@@ -178,6 +178,21 @@ impl Server {
         assert!(exit.success(), "hostel exited with {exit:?}");
     }
 
+    /// Kills the server with SIGKILL now, even while other tasks still hold it
+    /// (a crash, not a shutdown); waits until the process is gone.
+    pub fn kill9(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}/stat")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+        {
+            assert!(std::time::Instant::now() < deadline, "hostel {pid} did not die");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Polls `GET path` until `check` accepts the body (at most `secs` seconds).
     pub async fn wait_for(&self, path: &str, secs: u64, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
