@@ -117,12 +117,21 @@ async fn traps_timeouts_and_memory_limits_discard_only_the_instance() {
     assert_eq!(status, 422);
     error_message(&body, "invalid_input");
 
+    // Shallow recursion is fine; a runaway one traps, never crashes the host: Rust's shadow stack
+    // in linear memory runs out (out-of-bounds access) or the wasm stack does (stack overflow).
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"recurse:100".to_vec()).await;
+    assert_eq!((status, body["title"].as_str()), (200, Some("depth 100")), "{body}");
+    let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"recurse:100000000".to_vec()).await;
+    assert_eq!(status, 500, "{body}");
+    let message = error_message(&body, "plugin_trapped");
+    assert!(message.contains("out of bounds memory access") || message.contains("stack overflow"), "{message}");
+
     // Each failure dropped its instance; the next call gets a fresh, working one.
     let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"echo".to_vec()).await;
     assert_eq!(status, 200, "{body}");
     let info = s.plugin("faulty").await;
-    assert_eq!(info["instances_created"], 4, "{info}");
-    assert_eq!(info["errors"], 4);
+    assert_eq!(info["instances_created"], 5, "{info}");
+    assert_eq!(info["errors"], 5);
     // Other plugins never noticed.
     let (status, _) = s.post_bytes("/v1/plugins/pdf-text/pdf/info", make_pdf(&["ok"], "t", "a")).await;
     assert_eq!(status, 200);

@@ -178,6 +178,16 @@ impl Server {
         assert!(exit.success(), "hostel exited with {exit:?}");
     }
 
+    /// The server's resident set size in bytes (from /proc).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
     /// Kills the server with SIGKILL now, even while other tasks still hold it
     /// (a crash, not a shutdown); waits until the process is gone.
     pub fn kill9(&self) {

@@ -375,3 +375,54 @@ mod tests {
         assert!(e.contains("capabilities.allowed_hosts"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Manifests arrive over the network (uploads): whatever the text, parsing
+    //! returns a manifest or an error that says what is wrong, never a panic.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Plausible manifest lines: real keys with arbitrary values, junk keys, junk sections.
+    fn line() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "name", "version", "kind", "component", "sha256", "priority", "dependencies", "memory", "memory_estimate",
+            "call_timeout", "load_timeout", "min_warm", "max_instances", "max_idle", "idle_timeout", "max_uses",
+            "allowed_hosts", "read_only_dirs", "env", "failures", "cooldown", "ttl", "pure", "bogus",
+        ]);
+        let value = prop_oneof![
+            "[a-z0-9-]{0,12}".prop_map(|s| format!("'{s}'")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[0-9]{1,12}(B|KiB|MiB|GiB|TiB|ms|s|m|h|x)?".prop_map(|s| format!("'{s}'")),
+            Just("[]".to_string()),
+            Just("[{ host = '../..', guest = '/x' }]".to_string()),
+            Just("{ A = 'b' }".to_string()),
+            ".{0,20}",
+        ];
+        let section = prop::sample::select(vec!["[limits]", "[pool]", "[capabilities]", "[breaker]", "[cache]", "[config]", "[nope]"]);
+        prop_oneof![
+            4 => (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            1 => section.prop_map(str::to_string),
+            1 => ".{0,30}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parsing_never_panics(lines in prop::collection::vec(line(), 0..16)) {
+            let text = format!("name = 'p'\nversion = '1'\nkind = 'connector'\n{}", lines.join("\n"));
+            for result in [Manifest::parse(&text, Path::new("hostel.toml")), Manifest::parse_upload(&text)] {
+                if let Err(e) = result {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(text in ".{0,400}") {
+            let _ = Manifest::parse_upload(&text);
+        }
+    }
+}

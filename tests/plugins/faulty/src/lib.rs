@@ -11,6 +11,7 @@
 //! - `read:<path>`     → reads a file; title = its text (capability tests)
 //! - `write:<path>`    → tries to create a file
 //! - `env:<NAME>`      → title = the environment variable's value
+//! - `recurse:<depth>` → recurses that deep (a large depth overflows the wasm stack)
 //! A refused capability answers `denied` with the system's reason.
 //!
 //! Every answer's `author` is the instance's linear memory size in bytes, as
@@ -69,6 +70,9 @@ impl Guest for Faulty {
                         .map(|_| info("written".into(), 1))
                         .map_err(|e| PluginError::denied(format!("write {path}: {e}")));
                 }
+                if let Some(depth) = other.strip_prefix("recurse:").and_then(|n| n.parse::<u64>().ok()) {
+                    return Ok(info(format!("depth {}", recurse(depth)), 1));
+                }
                 if let Some(name) = other.strip_prefix("env:") {
                     return std::env::var(name)
                         .map(|value| info(value, 1))
@@ -91,6 +95,16 @@ impl Guest for Faulty {
     fn extract_text(_document: Vec<u8>, _first: u32, _last: Option<u32>) -> Result<Vec<PageText>, PluginError> {
         Ok(vec![])
     }
+}
+
+/// Recursion the optimizer cannot turn into a loop.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if depth == 0 {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth; 16]);
+    1 + recurse(std::hint::black_box(depth - 1)) + frame[15] - depth
 }
 
 hostel_sdk::export_pdf_processor!(Faulty);
