@@ -24,7 +24,8 @@ for p in "${plugins[@]}"; do
   printf '\033[1m==> [%d/%d] building plugin %s\033[0m\n' "$i" "${#plugins[@]}" "$p" >&2
   start=$(date +%s)
   name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
-  $CARGO build --profile "$PROFILE" -p "$name" --quiet
+  # Our own target dir, even when CARGO_TARGET_DIR points elsewhere (it holds host builds).
+  $CARGO build --profile "$PROFILE" -p "$name" --quiet --target-dir target
   src="target/wasm32-wasip2/$PROFILE/${name//-/_}.wasm"
   if ! cmp -s "$src" "$p/$name.wasm" 2>/dev/null; then cp "$src" "$p/$name.wasm"; fi
   printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$name" "$(stat -c %s "$p/$name.wasm")" "$(( $(date +%s) - start ))" >&2
