@@ -6,7 +6,7 @@
 
 use hostel_tests::pdf::make_pdf;
 use hostel_tests::{PluginsDir, Server};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 
 /// What one call is, and the status and check its answer must pass.
@@ -102,5 +102,4 @@ async fn ten_thousand_mixed_calls_no_crash_no_wrong_answer_ledger_back_to_baseli
     assert_eq!(memory["reserved_bytes"], 0);
     let instances: usize = memory["plugins"].as_array().unwrap().iter().map(|p| p["instances"].as_array().unwrap().len()).sum();
     assert_eq!(instances, 0, "{memory}");
-    let _: Value = memory;
 }

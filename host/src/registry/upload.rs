@@ -177,9 +177,9 @@ impl Host {
     /// Waits for a registry write's commit on a blocking thread, not an async worker.
     async fn commit_registry(&self, write: impl FnOnce(&Db) -> std::result::Result<(), crate::db::DbError> + Send + 'static) -> Result<()> {
         let host = self.clone();
-        let done = tokio::task::spawn_blocking(move || match &host.inner.db {
-            Some(db) => write(db).map_err(|e| Error::Internal(e.to_string())),
-            None => Err(Error::InvalidRequest("uploads need a host with a data dir".into())),
+        let done = tokio::task::spawn_blocking(move || {
+            let (db, _) = host.upload_store()?;
+            write(db).map_err(|e| Error::Internal(e.to_string()))
         });
         done.await.map_err(|e| Error::Internal(format!("registry write task failed: {e}")))?
     }
