@@ -2,7 +2,8 @@
 # Builds every plugin under plugins/ into a wasm component, next to its manifest
 # (plugins/<name>/<name>.wasm). One guest workspace and one target dir, so std is
 # built once; each plugin is built on its own so the SDK's world feature is not
-# unified across plugins. A second run with nothing changed takes seconds.
+# unified across plugins (caption-minilm, which needs its own profile, has its
+# own workspace but shares the target dir). A second run with nothing changed takes seconds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT/plugins"
@@ -25,7 +26,15 @@ for p in "${plugins[@]}"; do
   start=$(date +%s)
   name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
   # Our own target dir, even when CARGO_TARGET_DIR points elsewhere (it holds host builds).
-  $CARGO build --profile "$PROFILE" -p "$name" --quiet --target-dir target
+  # A plugin with its own [workspace] (caption-minilm) is built from its manifest.
+  # Its first build compiles candle (~6-9 min), so cargo's progress stays on.
+  if grep -q '^\[workspace\]' "$p/Cargo.toml"; then
+    pkg=(--manifest-path "$p/Cargo.toml")
+    [ -f "$p/$name.wasm" ] || echo "    first build of $name compiles candle and tokenizers: ~6-9 min" >&2
+  else
+    pkg=(-p "$name" --quiet)
+  fi
+  $CARGO build --profile "$PROFILE" "${pkg[@]}" --target-dir target
   src="target/wasm32-wasip2/$PROFILE/${name//-/_}.wasm"
   if ! cmp -s "$src" "$p/$name.wasm" 2>/dev/null; then cp "$src" "$p/$name.wasm"; fi
   printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$name" "$(stat -c %s "$p/$name.wasm")" "$(( $(date +%s) - start ))" >&2

@@ -7,6 +7,7 @@ cd "$ROOT"
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 bash scripts/setup.sh
+bash scripts/fetch-model.sh   # all-MiniLM-L6-v2 weights for caption-minilm (once)
 step "building plugins (wasm32-wasip2 components)"
 bash scripts/build-plugins.sh
 step "building the host and its tests (cargo build --release; the first build takes ~10 min)"

@@ -34,6 +34,14 @@ pub enum Error {
     #[error("plugin {plugin:?} exceeded its memory limit of {limit} bytes per instance")]
     MemoryLimitExceeded { plugin: String, limit: u64 },
 
+    /// The instance tried to grow a table past its maximum number of elements.
+    #[error("plugin {plugin:?} grew a table past its maximum of {maximum} elements")]
+    TableLimitExceeded { plugin: String, maximum: usize },
+
+    /// The call returned more than the manifest's `max_output`.
+    #[error("plugin {plugin:?} returned more than its output limit of {limit} bytes; the result was dropped and the instance discarded")]
+    OutputTooLarge { plugin: String, limit: u64 },
+
     /// Admitting a new instance would pass the host's memory budget, even after
     /// evicting idle instances and waiting.
     #[error("memory budget exhausted: plugin {plugin:?} needs {needed} bytes, {used} of {budget} are in use by busy instances; retry later")]
@@ -132,6 +140,8 @@ impl Error {
             },
             Error::Timeout { .. } => "timeout",
             Error::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
+            Error::OutputTooLarge { .. } => "output_too_large",
+            Error::TableLimitExceeded { .. } => "table_limit_exceeded",
             Error::OverBudget { .. } => "over_budget",
             Error::QueueFull { .. } => "queue_full",
             Error::QueueTimeout { .. } => "queue_timeout",

@@ -184,8 +184,15 @@ pub use caption::bindings::export_caption_model;
 pub mod caption {
     #[doc(hidden)]
     pub mod bindings {
+        #[cfg(not(feature = "embedder"))]
         crate::world!("hostel:plugin/caption-model", "export_caption_model", "hostel_sdk::caption::bindings");
+        // The same captioner plus `embedder`: one world, so both share the export macro.
+        #[cfg(feature = "embedder")]
+        crate::world!("hostel:plugin/caption-embedder", "export_caption_model", "hostel_sdk::caption::bindings");
     }
+    /// The `embedder` export (feature `embedder`): implement it beside [`Guest`].
+    #[cfg(feature = "embedder")]
+    pub use bindings::exports::hostel::plugin::embedder::Guest as EmbedderGuest;
     pub use bindings::exports::hostel::plugin::captioner::{
         Caption, CaptionRequest, CaptionResult, CaptionStream, Guest, GuestCaptionStream, Style,
     };

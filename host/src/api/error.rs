@@ -37,6 +37,8 @@ pub fn status_of(e: &Error) -> StatusCode {
         },
         Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         Error::MemoryLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::OutputTooLarge { .. } => StatusCode::BAD_GATEWAY,
+        Error::TableLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::OverBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,

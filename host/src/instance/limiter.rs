@@ -21,13 +21,15 @@ pub struct MemoryLimiter {
     pub hit_budget: bool,
     /// Bytes of the growth the budget refused.
     pub refused: u64,
+    /// Set to a table's maximum (its own, or the pool's) when a growth passed it.
+    pub table_max: Option<usize>,
     ledger: Option<(Arc<Ledger>, InstanceId)>,
 }
 
 impl MemoryLimiter {
     /// A limiter for one instance; `ledger` is where its bytes are charged.
     pub fn new(limit: u64, ledger: Option<(Arc<Ledger>, InstanceId)>) -> Self {
-        MemoryLimiter { limit, memory: 0, table: 0, hit_limit: false, hit_budget: false, refused: 0, ledger }
+        MemoryLimiter { limit, memory: 0, table: 0, hit_limit: false, hit_budget: false, refused: 0, table_max: None, ledger }
     }
     /// Bytes of memories and tables the instance holds now.
     pub fn used(&self) -> u64 {
@@ -70,7 +72,8 @@ impl ResourceLimiter for MemoryLimiter {
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|m| desired > m) {
+        if let Some(m) = maximum.filter(|&m| desired > m) {
+            self.table_max = Some(m);
             return Ok(false);
         }
         Ok(self.charge(desired.saturating_sub(current) as u64 * TABLE_ELEMENT_BYTES, true))

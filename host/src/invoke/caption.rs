@@ -38,7 +38,7 @@ impl Host {
         };
         match outcome {
             Ok(Ok(resource)) => Ok(CaptionStream { host: self.clone(), lease: Some(lease), resource: Some(resource) }),
-            other => Err(self.finish(lease, other).err().unwrap_or_else(|| Error::Internal("stream".into()))),
+            other => Err(self.finish(lease, other.map(|r| r.map(|_| ()))).err().unwrap_or_else(|| Error::Internal("stream".into()))),
         }
     }
 }

@@ -138,7 +138,7 @@ impl Host {
             Ok(instance) => Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit })),
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
-                if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. }) {
+                if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. } | Error::TableLimitExceeded { .. }) {
                     plugin.breaker.failure();
                 }
                 Err(e)
@@ -209,11 +209,16 @@ impl Host {
 
     /// Ends a call: maps the outcome to the library's errors and decides the
     /// instance's fate (back to the pool, or dropped).
-    pub(crate) fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
+    pub(crate) fn finish<T: serde::Serialize>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
         let Lease { plugin, generation, mut instance, call, _busy, _permit } = lease;
         instance.store.data_mut().deadline = None;
         // After a call the instance's real size is known: drop its reservation.
         self.inner.ledger.true_up(instance.id);
+        let limit = plugin.manifest.limits.max_output.as_u64();
+        let outcome = match outcome {
+            Ok(Ok(value)) if !fits(&value, limit) => Err(wasmtime::Error::new(OutputLimit)),
+            other => other,
+        };
         let result = self.settle(&plugin, generation, instance, outcome);
         self.record_call(call.record(&plugin.name, result.as_ref().err()));
         result
@@ -248,17 +253,47 @@ impl Host {
     }
 
     /// Finishes a call whose export cannot return a `plugin-error`.
-    pub(crate) fn finish_infallible<T>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T> {
+    pub(crate) fn finish_infallible<T: serde::Serialize>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T> {
         self.finish(lease, outcome.map(Ok))
     }
+}
+
+/// A result over `max_output`: handled like a fault, so the instance (which
+/// holds the oversized buffer) is discarded and the breaker counts it.
+#[derive(Debug, thiserror::Error)]
+#[error("output over its limit")]
+struct OutputLimit;
+
+/// Whether `value` serialises to at most `limit` bytes of JSON. Stops
+/// counting as soon as the limit is passed.
+fn fits<T: serde::Serialize>(value: &T, limit: u64) -> bool {
+    struct Counter {
+        left: u64,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.left = self.left.checked_sub(buf.len() as u64).ok_or(std::io::ErrorKind::FileTooLarge)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Counter { left: limit }, value).is_ok()
 }
 
 /// Turns a wasmtime failure into the error a caller can act on.
 fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceState>, e: wasmtime::Error) -> Error {
     let name = plugin.name.to_string();
+    if e.is::<OutputLimit>() {
+        return Error::OutputTooLarge { plugin: name, limit: plugin.manifest.limits.max_output.as_u64() };
+    }
     let state = store.data();
     if state.limiter.hit_limit {
         return Error::MemoryLimitExceeded { plugin: name, limit: state.limiter.limit() };
+    }
+    if let Some(maximum) = state.limiter.table_max {
+        return Error::TableLimitExceeded { plugin: name, maximum };
     }
     if state.limiter.hit_budget {
         let (used, budget) = state.limiter.ledger().map(|l| (l.used(), l.budget())).unwrap_or((0, 0));

@@ -93,6 +93,9 @@ pub struct Limits {
     /// Longest compiling and preparing the component may take.
     #[serde(with = "humantime_serde")]
     pub load_timeout: Duration,
+    /// Largest result one call may return, measured as JSON; a bigger one is
+    /// refused (`output_too_large`) and its instance discarded.
+    pub max_output: ByteSize,
 }
 
 impl Default for Limits {
@@ -102,6 +105,7 @@ impl Default for Limits {
             memory_estimate: ByteSize::mib(8),
             call_timeout: Duration::from_secs(10),
             load_timeout: Duration::from_secs(60),
+            max_output: ByteSize::mib(16),
         }
     }
 }
@@ -299,6 +303,9 @@ impl Manifest {
                 "limits.memory_estimate",
                 format!("{} is above limits.memory {}", l.memory_estimate, l.memory),
             ));
+        }
+        if l.max_output.as_u64() == 0 {
+            return Err(field("limits.max_output", "must be above zero".into()));
         }
         if l.call_timeout.is_zero() {
             return Err(field("limits.call_timeout", "must be above zero".into()));

@@ -12,10 +12,14 @@
 //! - `write:<path>`    → tries to create a file
 //! - `env:<NAME>`      → title = the environment variable's value
 //! - `recurse:<depth>` → recurses that deep (a large depth overflows the wasm stack)
+//! - `big:<KiB>`       → title is that many KiB of text (output size limit tests)
+//! - `table:<n>`       → grows the function table by n entries (table limit tests)
 //! A refused capability answers `denied` with the system's reason.
 //!
 //! Every answer's `author` is the instance's linear memory size in bytes, as
 //! the guest itself sees it, so tests can compare it with the host's ledger.
+
+#![feature(asm_experimental_arch)] // `table.grow` has no intrinsic (RUSTC_BOOTSTRAP builds the guests)
 
 use hostel_sdk::pdf::{DocumentInfo, Guest, PageText};
 use hostel_sdk::PluginError;
@@ -73,6 +77,12 @@ impl Guest for Faulty {
                 if let Some(depth) = other.strip_prefix("recurse:").and_then(|n| n.parse::<u64>().ok()) {
                     return Ok(info(format!("depth {}", recurse(depth)), 1));
                 }
+                if let Some(kib) = other.strip_prefix("big:").and_then(|n| n.parse::<usize>().ok()) {
+                    return Ok(info("x".repeat(kib * 1024), 1));
+                }
+                if let Some(n) = other.strip_prefix("table:").and_then(|n| n.parse::<u32>().ok()) {
+                    return Ok(info(format!("table grown to {}", table::grow(n)), 1));
+                }
                 if let Some(name) = other.strip_prefix("env:") {
                     return std::env::var(name)
                         .map(|value| info(value, 1))
@@ -94,6 +104,28 @@ impl Guest for Faulty {
 
     fn extract_text(_document: Vec<u8>, _first: u32, _last: Option<u32>) -> Result<Vec<PageText>, PluginError> {
         Ok(vec![])
+    }
+}
+
+mod table {
+    /// Grows the function table by `n` null entries, as a plugin that makes
+    /// tables grow would; a refused growth aborts (as an allocator does).
+    pub fn grow(n: u32) -> u32 {
+        let previous: i32;
+        unsafe {
+            core::arch::asm!(
+                "ref.null_func",
+                "local.get {n}",
+                "table.grow __indirect_function_table",
+                "local.set {previous}",
+                n = in(local) n,
+                previous = lateout(local) previous,
+            );
+        }
+        if previous < 0 {
+            core::arch::wasm32::unreachable()
+        }
+        previous as u32 + n
     }
 }
 

