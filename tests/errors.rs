@@ -136,3 +136,38 @@ async fn traps_timeouts_and_memory_limits_discard_only_the_instance() {
     let (status, _) = s.post_bytes("/v1/plugins/pdf-text/pdf/info", make_pdf(&["ok"], "t", "a")).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_outputs_and_table_growth_are_faults_of_their_own() {
+    let plugins = PluginsDir::new();
+    plugins.add_faulty("big", 0, "memory = '32MiB'\nmax_output = '1MiB'");
+    plugins.add("pdf-text", |m| m);
+    let s = Server::start(&plugins);
+    let call = |cmd: &'static str| s.post_bytes("/v1/plugins/big/pdf/info", cmd.as_bytes().to_vec());
+
+    // Under the limit it answers; over it the result is dropped and the instance discarded.
+    let (status, body) = call("big:512").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["title"].as_str().unwrap().len(), 512 * 1024);
+    let (status, body) = call("big:2048").await;
+    assert_eq!(status, 502, "{body}");
+    let message = error_message(&body, "output_too_large");
+    assert!(message.contains("\"big\"") && message.contains("1048576"), "{message}");
+
+    // A table may grow a little; growing it past the table maximum traps with its own class.
+    let (status, body) = call("table:16").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["title"].as_str().unwrap().starts_with("table grown to "), "{body}");
+    let (status, body) = call("table:5000000").await;
+    assert_eq!(status, 500, "{body}");
+    let message = error_message(&body, "table_limit_exceeded");
+    assert!(message.contains("\"big\"") && message.contains("maximum"), "{message}");
+
+    let (status, body) = call("echo").await;
+    assert_eq!(status, 200, "{body}");
+    let info = s.plugin("big").await;
+    assert_eq!(info["instances_created"], 3, "one new instance after each fault: {info}");
+    assert_eq!(info["errors"], 2, "{info}");
+    let (status, _) = s.post_bytes("/v1/plugins/pdf-text/pdf/info", make_pdf(&["ok"], "t", "a")).await;
+    assert_eq!(status, 200);
+}

@@ -1,5 +1,6 @@
 //! Reliability under bad plugins: 10,000 calls from 8 concurrent clients mix
-//! traps, panics, memory blow-ups, plugin errors and timeouts with good calls
+//! panics, memory blow-ups, oversized outputs, table growth, slow calls,
+//! plugin errors and timeouts with good calls
 //! to three plugins. Every answer is checked exactly; the host never dies;
 //! afterwards the ledger holds nothing but compiled code once idle instances
 //! are freed.
@@ -14,8 +15,11 @@ fn call(i: usize) -> (&'static str, String, Vec<u8>, u16) {
     match i % 20 {
         0 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"panic".to_vec(), 500),
         1 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"alloc:65536".to_vec(), 500),
-        2 | 3 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"error".to_vec(), 422),
-        4..=9 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"echo".to_vec(), 200),
+        2 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"error".to_vec(), 422),
+        3 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"big:2048".to_vec(), 502),
+        4 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"table:5000000".to_vec(), 500),
+        5 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"sleep:20".to_vec(), 200),
+        6..=9 => ("faulty", "/v1/plugins/faulty/pdf/info".into(), b"echo".to_vec(), 200),
         10..=14 => ("pdf", "/v1/plugins/pdf-text/pdf/info".into(), Vec::new(), 200),
         _ => ("hello", "/v1/plugins/hello-connector/connector/call".into(), Vec::new(), 200),
     }
@@ -26,7 +30,7 @@ async fn ten_thousand_mixed_calls_no_crash_no_wrong_answer_ledger_back_to_baseli
     let plugins = PluginsDir::new();
     // The breaker stays off here: this test wants every fault to reach the plugin.
     plugins
-        .add("faulty", |m| m + "\n[breaker]\nfailures = 0\n[pool]\nmax_instances = 8\nmax_idle = 8\n")
+        .add("faulty", |m| m.replace("call_timeout = \"500ms\"", "call_timeout = \"500ms\"\nmax_output = \"1MiB\"") + "\n[breaker]\nfailures = 0\n[pool]\nmax_instances = 8\nmax_idle = 8\n")
         .add("pdf-text", |m| m)
         .add("hello-connector", |m| m);
     // Each of the ~1,000 discarded instances would log a warning; errors are enough here.
@@ -53,8 +57,11 @@ async fn ten_thousand_mixed_calls_no_crash_no_wrong_answer_ledger_back_to_baseli
                         && match (kind, status, body.as_slice()) {
                             ("pdf", _, _) => answer["page_count"] == 1 && answer["title"] == "Soak",
                             ("hello", _, _) => answer["result"]["i"] == i,
+                            (_, 200, b"sleep:20") => answer["title"] == "slept",
                             (_, 200, _) => answer["title"] == "echo",
                             (_, 500, b"panic") => answer["error"]["code"] == "plugin_trapped",
+                            (_, 500, b"table:5000000") => answer["error"]["code"] == "table_limit_exceeded",
+                            (_, 502, _) => answer["error"]["code"] == "output_too_large",
                             (_, 500, _) => answer["error"]["code"] == "memory_limit_exceeded",
                             (_, 422, _) => answer["error"]["code"] == "invalid_input",
                             _ => false,
@@ -91,7 +98,7 @@ async fn ten_thousand_mixed_calls_no_crash_no_wrong_answer_ledger_back_to_baseli
     assert_eq!(faulty["calls"].as_u64(), Some((CLIENTS * PER / 20 * 10 + 4) as u64), "{faulty}");
     let (_, pools) = s.get("/v1/admin/pools").await;
     let pool = pools["pools"].as_array().unwrap().iter().find(|p| p["plugin"] == "faulty").unwrap().clone();
-    assert_eq!(pool["discarded"].as_u64(), Some((CLIENTS * PER / 20 * 2 + 4) as u64), "every trap, blow-up and loop discarded its instance: {pool}");
+    assert_eq!(pool["discarded"].as_u64(), Some((CLIENTS * PER / 20 * 4 + 4) as u64), "every trap, blow-up, oversized output, table growth and loop discarded its instance: {pool}");
     assert_eq!(pool["busy"], 0);
 
     // Ledger back to baseline: with idle instances freed, only compiled code is charged.
