@@ -102,3 +102,73 @@ async fn kill_during_heavy_history_writes_keeps_the_database_whole() {
     assert!(page["total"].as_u64().unwrap() > 2000, "{page}");
     assert_eq!(s.post_bytes("/v1/plugins/faulty/pdf/info", b"echo".to_vec()).await.0, 200);
 }
+
+/// Overwrites the file's 4 KiB pages between fractions `from` and `to` of its length.
+fn damage(db: &std::path::Path, from: f64, to: f64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let len = std::fs::metadata(db).unwrap().len();
+    let pages = len / 4096;
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    for page in ((pages as f64 * from) as u64)..((pages as f64 * to) as u64) {
+        f.seek(SeekFrom::Start(page * 4096)).unwrap();
+        f.write_all(&[0xA5; 4096]).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+async fn hello(s: &Server) -> (u16, serde_json::Value) {
+    s.post_json("/v1/plugins/hello-connector/connector/call", &json!({"operation": "echo", "args": {"x": 1}})).await
+}
+
+fn damaged_files(data: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".damaged-")).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_database_is_moved_aside_and_the_host_comes_up() {
+    let plugins = PluginsDir::new();
+    plugins.add("hello-connector", |m| m);
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("hostel.db");
+
+    // 1. History pages damaged: the host starts afresh and carries the upload over.
+    let s = Server::start_in(&plugins, data.path(), &[], None);
+    assert_eq!(upload(&s, "kept").await.unwrap(), 201);
+    for _ in 0..1500 {
+        assert_eq!(hello(&s).await.0, 200);
+    }
+    s.stop();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    drop(conn);
+    damage(&db, 0.5, 0.9);
+    let s = Server::start_in(&plugins, data.path(), &[], None);
+    assert_eq!(s.get("/readyz").await.0, 200);
+    assert_eq!(damaged_files(data.path()).len(), 1, "{:?}", damaged_files(data.path()));
+    let (status, body) = s.post_json("/v1/plugins/kept/connector/call", &json!({"operation": "echo", "args": {"y": 2}})).await;
+    assert_eq!((status, &body["result"]["y"]), (200, &json!(2)), "the salvaged upload answers: {body}");
+    assert_eq!(hello(&s).await.0, 200);
+    s.stop();
+    assert_eq!(integrity(data.path()), "ok");
+
+    // 2. Not a database at all: the upload's row is gone, its component is kept beside the damaged file.
+    std::fs::write(&db, vec![0x5A; 64 * 1024]).unwrap();
+    let s = Server::start_in(&plugins, data.path(), &[], None);
+    assert_eq!(s.get("/readyz").await.0, 200);
+    assert_eq!(hello(&s).await.0, 200, "plugins-dir plugins keep serving");
+    assert_eq!(s.get("/v1/plugins/kept").await.0, 404);
+    let damaged = damaged_files(data.path());
+    let kept = damaged.iter().find(|n| n.ends_with(".components")).unwrap_or_else(|| panic!("components not kept: {damaged:?}"));
+    assert_eq!(std::fs::read_dir(data.path().join(kept)).unwrap().count(), 1);
+    s.stop();
+
+    // 3. No crash loop: the next start is an ordinary one.
+    let s = Server::start_in(&plugins, data.path(), &[], None);
+    assert_eq!(s.get("/readyz").await.0, 200);
+    assert_eq!(damaged_files(data.path()), damaged, "nothing new was moved aside");
+    assert_eq!(upload(&s, "again").await.unwrap(), 201);
+    s.stop();
+    assert_eq!(integrity(data.path()), "ok");
+}

@@ -6,8 +6,10 @@
 mod invocations;
 mod jobs;
 mod plugins;
+mod recover;
 
 pub use plugins::PluginRow;
+pub use recover::Recovery;
 
 use crate::observe::Call;
 use rusqlite::{params, Connection};
@@ -90,6 +92,7 @@ pub struct Db {
     path: PathBuf,
     tx: Mutex<Sender<Write>>,
     reader: Mutex<Connection>,
+    recovery: Option<Recovery>,
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -115,10 +118,35 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 impl Db {
     /// Opens (creating and migrating) the database at `path`, keeping at most
     /// `retention.0` memory samples and `retention.1` invocations.
+    /// A damaged file is moved aside and replaced (see [`Db::recovery`]).
     pub fn open(path: &Path, retention: (u64, u64)) -> Result<Db, DbError> {
         let err = |e: rusqlite::Error| DbError { path: path.to_path_buf(), message: e.to_string() };
-        let mut writer = open(path).map_err(err)?;
-        migrate(&mut writer).map_err(err)?;
+        let prepare = || -> Result<Connection, recover::Failure> {
+            let mut conn = open(path)?;
+            recover::check(&conn)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        };
+        let (writer, recovery) = match prepare() {
+            Ok(conn) => (conn, None),
+            Err(recover::Failure::Other(e)) => return Err(err(e)),
+            Err(recover::Failure::Damaged(reason)) => {
+                let (recovery, rows) = recover::quarantine(path, reason)?;
+                let mut conn = match prepare() {
+                    Ok(conn) => conn,
+                    Err(recover::Failure::Other(e)) => return Err(err(e)),
+                    Err(recover::Failure::Damaged(reason)) => return Err(DbError { path: path.to_path_buf(), message: reason }),
+                };
+                recover::restore(&mut conn, rows).map_err(err)?;
+                tracing::error!(
+                    damaged = %recovery.damaged.display(),
+                    reason = %recovery.reason,
+                    plugins_salvaged = ?recovery.plugins_salvaged,
+                    "the database was damaged: moved aside and started afresh"
+                );
+                (conn, Some(recovery))
+            }
+        };
         let interrupted = jobs::interrupt_unfinished(&writer).map_err(err)?;
         if interrupted > 0 {
             tracing::warn!(jobs = interrupted, "jobs left running by the previous process marked interrupted");
@@ -129,7 +157,12 @@ impl Db {
             .name("hostel-db".into())
             .spawn(move || write_loop(writer, rx, retention))
             .map_err(|e| DbError { path: path.to_path_buf(), message: format!("writer thread: {e}") })?;
-        Ok(Db { path: path.to_path_buf(), tx: Mutex::new(tx), reader: Mutex::new(reader) })
+        Ok(Db { path: path.to_path_buf(), tx: Mutex::new(tx), reader: Mutex::new(reader), recovery })
+    }
+
+    /// Set when this start found the file damaged and replaced it.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
     }
 
     pub fn path(&self) -> &Path {

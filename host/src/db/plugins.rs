@@ -32,6 +32,26 @@ pub struct PluginRow {
     pub updated_ms: u64,
 }
 
+/// Every row of the table, by name.
+pub(super) fn read_rows(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<PluginRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, version, kind, manifest, sha256, component_path, created_ms, updated_ms FROM plugins ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(PluginRow {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            kind: r.get(2)?,
+            manifest: r.get(3)?,
+            sha256: r.get(4)?,
+            component_path: r.get(5)?,
+            created_ms: r.get::<_, i64>(6)? as u64,
+            updated_ms: r.get::<_, i64>(7)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
 /// A change to the table, applied by the writer thread.
 pub(super) enum PluginChange {
     Upsert(PluginRow),
@@ -86,27 +106,7 @@ impl Db {
     /// Every uploaded plugin, by name.
     pub fn plugins(&self) -> Result<Vec<PluginRow>, DbError> {
         let conn = self.reader.lock().unwrap();
-        let err = |e: rusqlite::Error| DbError { path: self.path.clone(), message: e.to_string() };
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT name, version, kind, manifest, sha256, component_path, created_ms, updated_ms FROM plugins ORDER BY name",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(PluginRow {
-                    name: r.get(0)?,
-                    version: r.get(1)?,
-                    kind: r.get(2)?,
-                    manifest: r.get(3)?,
-                    sha256: r.get(4)?,
-                    component_path: r.get(5)?,
-                    created_ms: r.get::<_, i64>(6)? as u64,
-                    updated_ms: r.get::<_, i64>(7)? as u64,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        read_rows(&conn).map_err(|e| DbError { path: self.path.clone(), message: e.to_string() })
     }
 
     /// Whether another uploaded plugin still uses this component.

@@ -147,6 +147,17 @@ impl Host {
                 return;
             }
         };
+        // The rows were lost with a damaged database: the components are all
+        // that is left of those uploads. They go beside the damaged file for
+        // the operator, never into the sweep below.
+        if let Some(recovery) = db.recovery().filter(|r| r.plugins_salvaged.is_none()) {
+            let kept = PathBuf::from(format!("{}.components", recovery.damaged.display()));
+            match std::fs::rename(data.join("components"), &kept) {
+                Ok(()) => tracing::warn!(dir = %kept.display(), "uploaded plugins were lost with the damaged database; their components are kept here for re-upload"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::error!("cannot keep the components of lost uploads at {}: {e}", kept.display()),
+            }
+        }
         // Components no row refers to (an upload cut off before its commit) go.
         if let Ok(files) = std::fs::read_dir(data.join("components")) {
             for file in files.flatten() {
