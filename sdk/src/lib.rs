@@ -209,6 +209,31 @@ pub mod caption {
         }
     }
 
+    /// Captions computed up front and handed out one at a time: the stream
+    /// most caption models need (`type CaptionStream = CaptionList;`).
+    pub struct CaptionList {
+        captions: Vec<Caption>,
+        next: core::cell::Cell<usize>,
+    }
+
+    impl CaptionList {
+        /// A stream of `captions`, in order.
+        pub fn new(captions: Vec<Caption>) -> Self {
+            CaptionList { captions, next: core::cell::Cell::new(0) }
+        }
+    }
+
+    impl GuestCaptionStream for CaptionList {
+        fn next(&self) -> Option<Caption> {
+            let i = self.next.get();
+            let caption = self.captions.get(i).cloned();
+            if caption.is_some() {
+                self.next.set(i + 1);
+            }
+            caption
+        }
+    }
+
     /// Checks the limits every caption model shares (non-empty description,
     /// 0..=30 hashtags, 1..=20 captions), so plugins reject bad input alike.
     pub fn validate(request: &CaptionRequest) -> Result<(), crate::PluginError> {

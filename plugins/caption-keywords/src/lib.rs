@@ -5,12 +5,9 @@
 
 mod model;
 
-use hostel_sdk::caption::{
-    validate, Caption, CaptionRequest, CaptionResult, CaptionStream, Guest, GuestCaptionStream, Style,
-};
+use hostel_sdk::caption::{validate, Caption, CaptionList, CaptionRequest, CaptionResult, CaptionStream, Guest, Style};
 use hostel_sdk::{Metadata, PluginError};
 use model::{cosine, Model};
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 /// Built once per instance on first use; warm instances reuse it.
@@ -157,25 +154,8 @@ fn generate(request: &CaptionRequest) -> Result<CaptionResult, PluginError> {
 
 struct CaptionKeywords;
 
-/// Captions handed out one at a time.
-struct Stream {
-    captions: Vec<Caption>,
-    next: Cell<usize>,
-}
-
-impl GuestCaptionStream for Stream {
-    fn next(&self) -> Option<Caption> {
-        let i = self.next.get();
-        let caption = self.captions.get(i).cloned();
-        if caption.is_some() {
-            self.next.set(i + 1);
-        }
-        caption
-    }
-}
-
 impl Guest for CaptionKeywords {
-    type CaptionStream = Stream;
+    type CaptionStream = CaptionList;
 
     fn describe() -> Metadata {
         Metadata {
@@ -191,7 +171,7 @@ impl Guest for CaptionKeywords {
 
     fn generate_stream(request: CaptionRequest) -> Result<CaptionStream, PluginError> {
         let result = generate(&request)?;
-        Ok(CaptionStream::new(Stream { captions: result.captions, next: Cell::new(0) }))
+        Ok(CaptionStream::new(CaptionList::new(result.captions)))
     }
 }
 

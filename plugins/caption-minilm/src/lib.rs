@@ -10,10 +10,10 @@ mod pthread;
 
 use encoder::{cosine, Encoder};
 use hostel_sdk::caption::{
-    validate, Caption, CaptionRequest, CaptionResult, CaptionStream, EmbedderGuest, Guest, GuestCaptionStream, Style,
+    validate, Caption, CaptionList, CaptionRequest, CaptionResult, CaptionStream, EmbedderGuest, Guest, Style,
 };
 use hostel_sdk::{log, Metadata, PluginError};
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::time::Instant;
 
 const HASHTAGS: &str = include_str!("../data/hashtags.tsv");
@@ -156,25 +156,8 @@ fn generate(request: &CaptionRequest) -> Result<CaptionResult, PluginError> {
 
 struct CaptionMinilm;
 
-/// Captions handed out one at a time.
-struct Stream {
-    captions: Vec<Caption>,
-    next: Cell<usize>,
-}
-
-impl GuestCaptionStream for Stream {
-    fn next(&self) -> Option<Caption> {
-        let i = self.next.get();
-        let caption = self.captions.get(i).cloned();
-        if caption.is_some() {
-            self.next.set(i + 1);
-        }
-        caption
-    }
-}
-
 impl Guest for CaptionMinilm {
-    type CaptionStream = Stream;
+    type CaptionStream = CaptionList;
 
     fn describe() -> Metadata {
         Metadata {
@@ -190,7 +173,7 @@ impl Guest for CaptionMinilm {
 
     fn generate_stream(request: CaptionRequest) -> Result<CaptionStream, PluginError> {
         let result = generate(&request)?;
-        Ok(CaptionStream::new(Stream { captions: result.captions, next: Cell::new(0) }))
+        Ok(CaptionStream::new(CaptionList::new(result.captions)))
     }
 }
 
