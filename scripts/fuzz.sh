@@ -25,6 +25,7 @@ for m in "$ROOT"/plugins/*/hostel.toml "$ROOT"/sdk/template/hostel.toml "$ROOT"/
   cp "$m" "$FUZZ/seeds/manifest/$(basename "$(dirname "$m")").toml"
 done
 { sed 's/^component = .*//' "$ROOT/sdk/template/hostel.toml"; printf '\0'; cat "$ROOT/sdk/template/hello-connector.wasm"; } > "$FUZZ/seeds/upload/hello-connector"
+{ printf 'name = "tiny"\nversion = "1"\nkind = "connector"\n\0'; printf '\0asm\r\0\1\0'; } > "$FUZZ/seeds/upload/empty-component"
 printf '\0{"document":"JVBERi0xLjQK"}' > "$FUZZ/seeds/json_wit/pdf-info"
 printf '\1{"document":"JVBERi0xLjQK","first":1,"last":null}' > "$FUZZ/seeds/json_wit/pdf-text"
 printf '\2{"request":{"description":"sunset at the beach","style":"funny","hashtag-count":3,"max-captions":2}}' > "$FUZZ/seeds/json_wit/caption"
