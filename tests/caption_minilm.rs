@@ -137,10 +137,13 @@ async fn the_stream_yields_the_same_captions_one_per_line() {
 async fn bad_input_and_a_missing_model_get_clear_errors() {
     let plugins = PluginsDir::new();
     add_minilm(&plugins, "minilm-nowhere", "");
+    add_minilm(&plugins, "minilm-wrong", "");
     add_minilm(&plugins, "caption-minilm", "");
-    let manifest = plugins.path().join("minilm-nowhere/hostel.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("/models/all-minilm-l6-v2", "/models/no-such-model");
-    std::fs::write(manifest, text).unwrap();
+    for (name, dir) in [("minilm-nowhere", "/models/no-such-model"), ("minilm-wrong", "/models")] {
+        let manifest = plugins.path().join(name).join("hostel.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap().replace("/models/all-minilm-l6-v2", dir);
+        std::fs::write(manifest, text).unwrap();
+    }
     let s = Server::start(&plugins);
 
     let url = "/v1/plugins/caption-minilm/caption";
@@ -160,6 +163,11 @@ async fn bad_input_and_a_missing_model_get_clear_errors() {
     assert_eq!(status, 502, "{body}");
     let message = error_message(&body, "upstream_unavailable");
     assert!(message.contains("/models/no-such-model") && message.contains("scripts/fetch-model.sh"), "{message}");
+    // A directory that holds no model names the file it misses.
+    let (status, body) = s.post_json("/v1/plugins/minilm-wrong/caption", &json!({"description": "cats"})).await;
+    assert_eq!(status, 502, "{body}");
+    let message = error_message(&body, "upstream_unavailable");
+    assert!(message.contains("/models/config.json") && message.contains("scripts/fetch-model.sh"), "{message}");
     // The broken one fails alone.
     let (status, _) = s.post_json(url, &json!({"description": "cats", "hashtag_count": 2})).await;
     assert_eq!(status, 200);
