@@ -121,7 +121,7 @@ async fn hello(s: &Server) -> (u16, serde_json::Value) {
 }
 
 fn damaged_files(data: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".damaged-")).collect();
+    let mut names: Vec<String> = std::fs::read_dir(data).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".damaged-") && !n.ends_with("-wal") && !n.ends_with("-shm")).collect();
     names.sort();
     names
 }
@@ -171,4 +171,18 @@ async fn a_damaged_database_is_moved_aside_and_the_host_comes_up() {
     assert_eq!(upload(&s, "again").await.unwrap(), 201);
     s.stop();
     assert_eq!(integrity(data.path()), "ok");
+
+    // 4. Truncated to nothing (SQLite sees a new file): the rows are gone, so the components
+    //    are moved aside as lost, never swept as strays.
+    std::fs::write(&db, b"").unwrap();
+    for wal in ["hostel.db-wal", "hostel.db-shm"] {
+        let _ = std::fs::remove_file(data.path().join(wal));
+    }
+    let s = Server::start_in(&plugins, data.path(), &[], None);
+    assert_eq!(s.get("/readyz").await.0, 200);
+    assert_eq!(s.get("/v1/plugins/again").await.0, 404);
+    let lost: Vec<_> = std::fs::read_dir(data.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("components.lost-")).collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(std::fs::read_dir(lost[0].path()).unwrap().count(), 1, "the upload's component was kept");
+    s.stop();
 }

@@ -93,6 +93,7 @@ pub struct Db {
     tx: Mutex<Sender<Write>>,
     reader: Mutex<Connection>,
     recovery: Option<Recovery>,
+    fresh: bool,
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -103,7 +104,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+/// Applies the missing migrations; returns the version found (0: a new file).
+fn migrate(conn: &mut Connection) -> rusqlite::Result<usize> {
     let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
@@ -112,7 +114,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
         tracing::info!(version = i + 1, "database migrated");
     }
-    Ok(())
+    Ok(version)
 }
 
 impl Db {
@@ -121,19 +123,24 @@ impl Db {
     /// A damaged file is moved aside and replaced (see [`Db::recovery`]).
     pub fn open(path: &Path, retention: (u64, u64)) -> Result<Db, DbError> {
         let err = |e: rusqlite::Error| DbError { path: path.to_path_buf(), message: e.to_string() };
-        let prepare = || -> Result<Connection, recover::Failure> {
+        // Everything a start reads or writes, so damage found anywhere in it is recovered.
+        let prepare = || -> Result<(Connection, bool), recover::Failure> {
             let mut conn = open(path)?;
             recover::check(&conn)?;
-            migrate(&mut conn)?;
-            Ok(conn)
+            let fresh = migrate(&mut conn)? == 0;
+            let interrupted = jobs::interrupt_unfinished(&conn)?;
+            if interrupted > 0 {
+                tracing::warn!(jobs = interrupted, "jobs left running by the previous process marked interrupted");
+            }
+            Ok((conn, fresh))
         };
-        let (writer, recovery) = match prepare() {
-            Ok(conn) => (conn, None),
+        let ((writer, fresh), recovery) = match prepare() {
+            Ok(opened) => (opened, None),
             Err(recover::Failure::Other(e)) => return Err(err(e)),
             Err(recover::Failure::Damaged(reason)) => {
                 let (recovery, rows) = recover::quarantine(path, reason)?;
-                let mut conn = match prepare() {
-                    Ok(conn) => conn,
+                let (mut conn, fresh) = match prepare() {
+                    Ok(opened) => opened,
                     Err(recover::Failure::Other(e)) => return Err(err(e)),
                     Err(recover::Failure::Damaged(reason)) => return Err(DbError { path: path.to_path_buf(), message: reason }),
                 };
@@ -144,20 +151,22 @@ impl Db {
                     plugins_salvaged = ?recovery.plugins_salvaged,
                     "the database was damaged: moved aside and started afresh"
                 );
-                (conn, Some(recovery))
+                ((conn, fresh), Some(recovery))
             }
         };
-        let interrupted = jobs::interrupt_unfinished(&writer).map_err(err)?;
-        if interrupted > 0 {
-            tracing::warn!(jobs = interrupted, "jobs left running by the previous process marked interrupted");
-        }
         let reader = open(path).map_err(err)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("hostel-db".into())
             .spawn(move || write_loop(writer, rx, retention))
             .map_err(|e| DbError { path: path.to_path_buf(), message: format!("writer thread: {e}") })?;
-        Ok(Db { path: path.to_path_buf(), tx: Mutex::new(tx), reader: Mutex::new(reader), recovery })
+        Ok(Db { path: path.to_path_buf(), tx: Mutex::new(tx), reader: Mutex::new(reader), recovery, fresh })
+    }
+
+    /// Whether this start created the schema: a new file, or one whose rows
+    /// were lost (damaged, truncated to nothing, replaced).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
     }
 
     /// Set when this start found the file damaged and replaced it.

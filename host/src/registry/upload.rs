@@ -147,16 +147,22 @@ impl Host {
                 return;
             }
         };
-        // The rows were lost with a damaged database: the components are all
-        // that is left of those uploads. They go beside the damaged file for
-        // the operator, never into the sweep below.
-        if let Some(recovery) = db.recovery().filter(|r| r.plugins_salvaged.is_none()) {
-            let kept = PathBuf::from(format!("{}.components", recovery.damaged.display()));
-            match std::fs::rename(data.join("components"), &kept) {
-                Ok(()) => tracing::warn!(dir = %kept.display(), "uploaded plugins were lost with the damaged database; their components are kept here for re-upload"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::error!("cannot keep the components of lost uploads at {}: {e}", kept.display()),
+        // A new schema with components already on disk: the rows that named
+        // them were lost (a damaged or truncated file, a recovery cut short).
+        // They are all that is left of those uploads, so they are moved aside
+        // for the operator (beside the damaged file, if any), never swept.
+        let components = data.join("components");
+        let stored = std::fs::read_dir(&components).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if db.is_fresh() && rows.is_empty() && stored {
+            let kept = match db.recovery() {
+                Some(r) => PathBuf::from(format!("{}.components", r.damaged.display())),
+                None => data.join(format!("components.lost-{}", millis(SystemTime::now()))),
+            };
+            if let Err(e) = std::fs::rename(&components, &kept) {
+                tracing::error!("cannot move the components of lost uploads to {}: {e}; left in place, not swept", kept.display());
+                return;
             }
+            tracing::warn!(dir = %kept.display(), "uploaded plugins' rows were lost; their components are kept here for re-upload");
         }
         // Components no row refers to (an upload cut off before its commit) go.
         if let Ok(files) = std::fs::read_dir(data.join("components")) {
@@ -171,6 +177,11 @@ impl Host {
         }
         for row in rows {
             let source = data.join(&row.component_path);
+            if row.component_path != component_file(&row.sha256) || !source.is_file() {
+                let reason = format!("uploaded plugin {:?}: its component {} is missing; upload it again", row.name, row.component_path);
+                self.inner.registry.reject(source, reason);
+                continue;
+            }
             match Manifest::parse_upload(&row.manifest) {
                 Ok(_) if self.inner.registry.get(&row.name).is_some() => self.inner.registry.reject(
                     source,
