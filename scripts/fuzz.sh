@@ -15,6 +15,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   step "installing cargo-fuzz (cargo install --locked, ~1 min)"
   cargo install cargo-fuzz --locked --version 0.13.2
 fi
+# libFuzzer itself is C++.
+if ! command -v c++ >/dev/null; then
+  step "installing g++ (apt) for libFuzzer"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends g++ >&2
+fi
 # The plugins whose exports json_wit calls, and the component upload seeds.
 bash "$ROOT/scripts/build-plugins.sh" pdf-text caption-keywords ../sdk/template
 
@@ -38,7 +45,7 @@ cd "$ROOT/host"
 export RUSTC_BOOTSTRAP=1
 step "building fuzz targets (coverage-instrumented wasmtime; ~10 min the first time)"
 set +e
-cargo fuzz build -s none 2>&1 | grep -v '^\s*Compiling' >&2
+cargo fuzz build -s none --target-dir "$FUZZ/target" 2>&1 | grep -v '^\s*Compiling' >&2
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" -eq 0 ] || { echo "building the fuzz targets failed" >&2; exit 1; }
@@ -47,7 +54,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$FUZZ/corpus/$t"
   max_len=4096; [ "$t" = upload ] && max_len=262144
   set +e
-  cargo fuzz run -s none "$t" "$FUZZ/corpus/$t" "$FUZZ/seeds/$t" -- \
+  cargo fuzz run -s none --target-dir "$FUZZ/target" "$t" "$FUZZ/corpus/$t" "$FUZZ/seeds/$t" -- \
     -max_total_time="$SECS" -max_len="$max_len" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 2>&1 \
     | grep -E 'Done|stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb|ERROR|panicked|SUMMARY|==[0-9]+==|artifact' >&2
   status=${PIPESTATUS[0]}

@@ -31,6 +31,14 @@ impl MemoryLimiter {
     pub fn new(limit: u64, ledger: Option<(Arc<Ledger>, InstanceId)>) -> Self {
         MemoryLimiter { limit, memory: 0, table: 0, hit_limit: false, hit_budget: false, refused: 0, table_max: None, ledger }
     }
+    /// Forgets the refusals of earlier calls: a guest may have handled a
+    /// refused growth and gone on, and its next failure is its own.
+    pub fn new_call(&mut self) {
+        self.hit_limit = false;
+        self.hit_budget = false;
+        self.refused = 0;
+        self.table_max = None;
+    }
     /// Bytes of memories and tables the instance holds now.
     pub fn used(&self) -> u64 {
         self.memory + self.table

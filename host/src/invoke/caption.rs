@@ -63,6 +63,10 @@ impl CaptionStream {
             exports.hostel_plugin_captioner().caption_stream().call_next(&mut instance.store, resource).await
         };
         match outcome {
+            Ok(Some(caption)) if !super::fits(&caption, lease.plugin.manifest.limits.max_output.as_u64()) => {
+                self.resource = None;
+                Err(self.host.finish_infallible(lease, Err::<(), _>(wasmtime::Error::new(super::OutputLimit))).unwrap_err())
+            }
             Ok(Some(caption)) => {
                 self.lease = Some(lease);
                 Ok(Some(caption))

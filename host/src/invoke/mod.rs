@@ -130,6 +130,7 @@ impl Host {
         if let Some(mut instance) = plugin.take_idle(loaded.generation) {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
             instance.store.data_mut().deadline = Some(deadline);
+            instance.store.data_mut().limiter.new_call();
             instance.uses += 1;
             call.reused = true;
             return Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit }));
@@ -237,7 +238,7 @@ impl Host {
                 plugin.breaker.success();
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 plugin.put_idle(generation, instance);
-                Err(Error::Plugin { plugin: plugin.name.to_string(), code: e.code.into(), message: e.message })
+                Err(Error::Plugin { plugin: plugin.name.to_string(), code: e.code.into(), message: bounded(e.message) })
             }
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -263,6 +264,18 @@ impl Host {
 #[derive(Debug, thiserror::Error)]
 #[error("output over its limit")]
 struct OutputLimit;
+
+/// A plugin's error message, cut to a size fit for a log line and an HTTP answer.
+fn bounded(mut message: String) -> String {
+    const MAX: usize = 4096;
+    if message.len() > MAX {
+        let cut = (0..=MAX).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+        let total = message.len();
+        message.truncate(cut);
+        message.push_str(&format!("… ({total} bytes, cut)"));
+    }
+    message
+}
 
 /// Whether `value` serialises to at most `limit` bytes of JSON. Stops
 /// counting as soon as the limit is passed.
@@ -312,4 +325,24 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
         message = format!("{message}; plugin output: {output}");
     }
     Error::Trap { plugin: name, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bounded, fits};
+
+    #[test]
+    fn long_plugin_messages_are_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = "é".repeat(5000); // 10,000 bytes, 2 per character
+        let cut = bounded(long);
+        assert!(cut.starts_with(&"é".repeat(2048)) && cut.ends_with("… (10000 bytes, cut)"), "{}", &cut[cut.len() - 40..]);
+    }
+
+    #[test]
+    fn output_size_is_measured_as_json_and_stops_at_the_limit() {
+        assert!(fits(&"x".repeat(10), 12));
+        assert!(!fits(&"x".repeat(11), 12)); // 11 characters + 2 quotes
+        assert!(!fits(&vec![0u8; 1 << 20], 1024));
+    }
 }

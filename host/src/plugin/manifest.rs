@@ -304,8 +304,8 @@ impl Manifest {
                 format!("{} is above limits.memory {}", l.memory_estimate, l.memory),
             ));
         }
-        if l.max_output.as_u64() == 0 {
-            return Err(field("limits.max_output", "must be above zero".into()));
+        if l.max_output.as_u64() < 1024 {
+            return Err(field("limits.max_output", "must be at least 1KiB".into()));
         }
         if l.call_timeout.is_zero() {
             return Err(field("limits.call_timeout", "must be above zero".into()));
