@@ -20,7 +20,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     Fixture { runtime, host, _data: data }
 });
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: { LazyLock::force(&FIXTURE); }, |data: &[u8]| {
     let f = &*FIXTURE;
     let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
     let manifest = String::from_utf8_lossy(&data[..split]);
