@@ -3,34 +3,35 @@
 //! description, bad input and a missing model get clear errors, and a budget
 //! that fits two model instances never lets a third in.
 
-use hostel_tests::{error_message, repo, PluginsDir, Server};
+use hostel_tests::{error_message, plugin_source, repo, PluginsDir, Server};
 use serde_json::{json, Value};
 
 const MIB: u64 = 1024 * 1024;
 
-/// Adds the plugin as `name`, granting the repository's models directory
-/// (copies under another name must be added before the plain one).
-fn add_minilm(plugins: &PluginsDir, name: &str, extra: &str) {
+const MODEL_DIR: &str = "/models/all-minilm-l6-v2";
+
+/// Adds the plugin as `name`, granting the repository's models directory and
+/// reading its model from `model_dir` inside it.
+fn add_minilm(plugins: &PluginsDir, name: &str, model_dir: &str) {
     let models = repo().join("models");
     assert!(
         models.join("all-minilm-l6-v2/model.safetensors").exists(),
         "the weights are missing: run scripts/fetch-model.sh"
     );
-    plugins.add("caption-minilm", |m| {
-        let m = m.replace("host = \"../../models\"", &format!("host = {:?}", models.display().to_string()));
-        format!("{m}{extra}")
-    });
-    if name != "caption-minilm" {
-        std::fs::rename(plugins.path().join("caption-minilm"), plugins.path().join(name)).unwrap();
-        let manifest = plugins.path().join(name).join("hostel.toml");
-        let text = std::fs::read_to_string(&manifest).unwrap().replacen("name = \"caption-minilm\"", &format!("name = \"{name}\""), 1);
-        std::fs::write(manifest, text).unwrap();
-    }
+    let (src, dst) = (plugin_source("caption-minilm"), plugins.path().join(name));
+    std::fs::create_dir_all(&dst).unwrap();
+    std::fs::copy(src.join("caption-minilm.wasm"), dst.join("caption-minilm.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(src.join("hostel.toml"))
+        .unwrap()
+        .replacen("name = \"caption-minilm\"", &format!("name = {name:?}"), 1)
+        .replace("host = \"../../models\"", &format!("host = {:?}", models.display().to_string()))
+        .replace(&format!("model_dir = {MODEL_DIR:?}"), &format!("model_dir = {model_dir:?}"));
+    std::fs::write(dst.join("hostel.toml"), manifest).unwrap();
 }
 
 fn server() -> (PluginsDir, Server) {
     let plugins = PluginsDir::new();
-    add_minilm(&plugins, "caption-minilm", "");
+    add_minilm(&plugins, "caption-minilm", MODEL_DIR);
     let s = Server::start(&plugins);
     (plugins, s)
 }
@@ -136,14 +137,9 @@ async fn the_stream_yields_the_same_captions_one_per_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_and_a_missing_model_get_clear_errors() {
     let plugins = PluginsDir::new();
-    add_minilm(&plugins, "minilm-nowhere", "");
-    add_minilm(&plugins, "minilm-wrong", "");
-    add_minilm(&plugins, "caption-minilm", "");
-    for (name, dir) in [("minilm-nowhere", "/models/no-such-model"), ("minilm-wrong", "/models")] {
-        let manifest = plugins.path().join(name).join("hostel.toml");
-        let text = std::fs::read_to_string(&manifest).unwrap().replace("/models/all-minilm-l6-v2", dir);
-        std::fs::write(manifest, text).unwrap();
-    }
+    add_minilm(&plugins, "caption-minilm", MODEL_DIR);
+    add_minilm(&plugins, "minilm-nowhere", "/models/no-such-model");
+    add_minilm(&plugins, "minilm-wrong", "/models");
     let s = Server::start(&plugins);
 
     let url = "/v1/plugins/caption-minilm/caption";
@@ -180,7 +176,7 @@ fn instances(report: &Value, plugin: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_budget_for_two_instances_never_admits_a_third() {
     let plugins = PluginsDir::new();
-    add_minilm(&plugins, "caption-minilm", "");
+    add_minilm(&plugins, "caption-minilm", MODEL_DIR);
     let config = plugins.config("[memory]\nbudget = '448MiB'\nmin_idle = '1h'\ncheck_interval = '50ms'\nadmission_wait = '200ms'\n");
     let s = Server::start_with(&plugins, &["--config", &config]);
     // Compiled and warm: one instance holds the model.
@@ -214,7 +210,7 @@ async fn a_budget_for_two_instances_never_admits_a_third() {
     let mut statuses = [a, b, c];
     statuses.sort();
     assert!(statuses == [200, 200, 200] || statuses == [200, 200, 503], "{statuses:?}, call 3 answered {third}");
-    assert!(most <= 2, "{most} model instances under a two-instance budget");
+    assert_eq!(most, 2, "two model instances ran at once, never three");
     assert!(peak <= 448 * MIB, "the ledger went over budget: {peak}");
     let (_, report) = s.get("/v1/admin/memory").await;
     let per_instance: Vec<u64> = report["plugins"][0]["instances"].as_array().unwrap().iter().map(|i| i["memory_bytes"].as_u64().unwrap()).collect();

@@ -105,12 +105,12 @@ async fn main() {
     for i in 0..5 {
         call(&host, i).await;
     }
-    let warm: Vec<Duration> = futures_free_loop(&host, 60).await;
-    let (cold_f, cold_l, warm_m) = (median(cold_first), median(cold_later), median(warm.clone()));
+    let mut warm = calls(&host, 0..60).await;
+    warm.sort();
+    let (cold_f, cold_l, warm_m, warm_p90) = (median(cold_first), median(cold_later), warm[30], warm[54]);
 
     // b) A second instance: ledger charge vs RSS growth.
-    let (a, b) = tokio::join!(call(&host, 1), call(&host, 2));
-    let _ = (a, b);
+    tokio::join!(call(&host, 1), call(&host, 2));
     let report = host.memory();
     let p = report.plugins.iter().find(|p| p.name == PLUGIN).unwrap();
     let instances = p.instances.len();
@@ -119,22 +119,12 @@ async fn main() {
     // c) Throughput with 1 and 2 callers (2 instances are warm now).
     let n = 60;
     let t = Instant::now();
-    for i in 0..n {
-        call(&host, i).await;
-    }
+    calls(&host, 0..n).await;
     let one = n as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (h1, h2) = (host.clone(), host.clone());
-    let a = tokio::spawn(async move {
-        for i in 0..n / 2 {
-            call(&h1, i).await;
-        }
-    });
-    let b = tokio::spawn(async move {
-        for i in n / 2..n {
-            call(&h2, i).await;
-        }
-    });
+    let a = tokio::spawn(async move { calls(&h1, 0..n / 2).await });
+    let b = tokio::spawn(async move { calls(&h2, n / 2..n).await });
     a.await.unwrap();
     b.await.unwrap();
     let two = n as f64 / t.elapsed().as_secs_f64();
@@ -162,12 +152,13 @@ async fn main() {
     );
     println!("| c) captions per second, 1 caller vs 2 callers | {one:.1}/s | {two:.1}/s | {:.2}× |", two / one);
     println!();
-    println!("warm p50 {:.1} ms, p90 {:.1} ms over {} calls", ms(warm_m), ms({ let mut w = warm; w.sort(); w[w.len() * 9 / 10] }), 60);
+    println!("warm p50 {:.1} ms, p90 {:.1} ms over {} calls", ms(warm_m), ms(warm_p90), warm.len());
 }
 
-async fn futures_free_loop(host: &Host, n: usize) -> Vec<Duration> {
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+/// One call after another, each timed.
+async fn calls(host: &Host, requests: std::ops::Range<usize>) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(requests.len());
+    for i in requests {
         out.push(call(host, i).await);
     }
     out

@@ -11,7 +11,7 @@ use crate::host::Host;
 use serde::Serialize;
 use serde_json::Value;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
-use wasmtime::component::{Component, ComponentExportIndex, Type, Val};
+use wasmtime::component::{Component, Type, Val};
 use wasmtime::Engine;
 
 /// One exported function, as `GET /v1/plugins/{name}/exports` lists it.
@@ -34,7 +34,10 @@ pub struct ParamInfo {
 /// An exported function found by name.
 struct Target {
     name: String,
-    index: ComponentExportIndex,
+    /// Where it is, looked up again in each instance (a reload makes a new
+    /// component, whose indices differ).
+    interface: Option<String>,
+    function: String,
     func: ComponentFunc,
 }
 
@@ -95,14 +98,7 @@ fn resolve(engine: &Engine, component: &Component, plugin: &str, export: &str) -
             return Err(Error::InvalidRequest(format!("export {export:?} is ambiguous: {}", names.join(", "))));
         }
     };
-    let parent = match &iface {
-        Some(i) => Some(component.get_export_index(None, i).ok_or_else(|| Error::Internal(format!("export {i} has no index")))?),
-        None => None,
-    };
-    let index = component
-        .get_export_index(parent.as_ref(), &fname)
-        .ok_or_else(|| Error::Internal(format!("export {fname} has no index")))?;
-    Ok(Target { name: full_name(&iface, &fname), index, func: ty })
+    Ok(Target { name: full_name(&iface, &fname), interface: iface, function: fname, func: ty })
 }
 
 /// Arguments as an object keyed by parameter name, or an array in order.
@@ -264,12 +260,20 @@ impl Host {
 
 async fn call(lease: &mut Lease, target: &Target, params: &[Val], results: usize) -> wasmtime::Result<std::result::Result<Vec<Val>, PluginError>> {
     let Lease { instance, .. } = lease;
-    // A new version swapped in between resolving and checking out: the
-    // instance is of the older component. Rare; the caller retries.
-    let Some(func) = instance.raw.get_func(&mut instance.store, &target.index) else {
-        return Ok(Err(PluginError { code: ErrorCode::Unavailable, message: format!("{} changed during a reload; retry", target.name) }));
+    let (raw, store) = (&instance.raw, &mut instance.store);
+    let parent = match &target.interface {
+        Some(i) => raw.get_export_index(&mut *store, None, i),
+        None => None,
+    };
+    let index = match (&target.interface, &parent) {
+        (Some(_), None) => None,
+        _ => raw.get_export_index(&mut *store, parent.as_ref(), &target.function),
+    };
+    // Only a new version uploaded between resolving and checking out can lack it.
+    let Some(func) = index.and_then(|i| raw.get_func(&mut *store, &i)) else {
+        return Ok(Err(PluginError { code: ErrorCode::NotFound, message: format!("{} is not in the version now registered", target.name) }));
     };
     let mut out = vec![Val::Bool(false); results];
-    func.call_async(&mut instance.store, params, &mut out).await?;
+    func.call_async(&mut *store, params, &mut out).await?;
     Ok(Ok(out))
 }

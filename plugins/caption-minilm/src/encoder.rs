@@ -5,7 +5,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use hostel_sdk::PluginError;
-use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// sentence-transformers' max_seq_length for this model.
 const MAX_TOKENS: usize = 256;
@@ -52,8 +52,8 @@ impl Encoder {
             .map_err(|e| PluginError::unavailable(format!("{dir}/config.json is not a BERT config: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(read(dir, "tokenizer.json")?)
             .map_err(|e| PluginError::unavailable(format!("{dir}/tokenizer.json is not a tokenizer: {e}")))?;
-        // The file pads every text to 128 tokens; pad each batch to its longest instead.
-        tokenizer.with_padding(Some(PaddingParams::default()));
+        // The file pads every text to 128 tokens; `embed_batch` pads to each batch's longest instead.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(model_error)?;
@@ -67,10 +67,8 @@ impl Encoder {
 
     /// Unit-length embeddings of `texts`, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
-        let mut tokens = Vec::with_capacity(texts.len());
-        for text in texts {
-            tokens.push(self.tokenizer.encode(*text, true).map_err(model_error)?.get_ids().len());
-        }
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
+        let tokens: Vec<usize> = encodings.iter().map(Encoding::len).collect();
         // Similar lengths share a batch, so little of each batch is padding;
         // a batch grows while its attention stays within the budget.
         let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -83,7 +81,7 @@ impl Encoder {
                 end += 1;
             }
             let chunk = &order[start..end];
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
             for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
                 out[i] = v;
             }
@@ -92,15 +90,18 @@ impl Encoder {
         Ok(out)
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
-        let len = encodings.first().map(|e| e.get_ids().len()).unwrap_or(0);
-        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
-        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
+    /// One forward pass; texts are padded to the longest (id 0, masked out).
+    fn embed_batch(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, PluginError> {
+        let len = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        let (mut ids, mut mask) = (Vec::with_capacity(batch.len() * len), Vec::with_capacity(batch.len() * len));
+        for e in batch {
+            ids.extend(e.get_ids().iter().copied().chain(std::iter::repeat(0).take(len - e.len())));
+            mask.extend(std::iter::repeat(1u32).take(e.len()).chain(std::iter::repeat(0).take(len - e.len())));
+        }
         let device = Device::Cpu;
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let ids = Tensor::from_vec(ids, (texts.len(), len), &device)?;
-            let mask = Tensor::from_vec(mask, (texts.len(), len), &device)?;
+            let ids = Tensor::from_vec(ids, (batch.len(), len), &device)?;
+            let mask = Tensor::from_vec(mask, (batch.len(), len), &device)?;
             let token_types = ids.zeros_like()?;
             let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
             let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
