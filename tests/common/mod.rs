@@ -185,7 +185,8 @@ impl Server {
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+            .map(|kb| kb * 1024)
+            .expect("VmRSS of the server in /proc")
     }
 
     /// Kills the server with SIGKILL now, even while other tasks still hold it

@@ -266,15 +266,8 @@ impl Host {
 struct OutputLimit;
 
 /// A plugin's error message, cut to a size fit for a log line and an HTTP answer.
-fn bounded(mut message: String) -> String {
-    const MAX: usize = 4096;
-    if message.len() > MAX {
-        let cut = (0..=MAX).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
-        let total = message.len();
-        message.truncate(cut);
-        message.push_str(&format!("… ({total} bytes, cut)"));
-    }
-    message
+fn bounded(message: String) -> String {
+    crate::observe::cut(message, 4096)
 }
 
 /// Whether `value` serialises to at most `limit` bytes of JSON. Stops

@@ -38,24 +38,21 @@ impl Call {
             export: export.to_string(),
             duration_us: took.as_micros() as u64,
             outcome: error.map_or("ok", |e| e.code()).to_string(),
-            message: error.map(|e| {
-                let mut m = e.to_string();
-                if m.len() > 500 {
-                    let mut cut = 500;
-                    while !m.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    m.truncate(cut);
-                }
-                m
-            }),
+            message: error.map(|e| cut(e.to_string(), 500)),
             reused,
         }
     }
+}
 
-    pub fn ok(&self) -> bool {
-        self.outcome == "ok"
+/// `text` cut to at most `max` bytes, on a character boundary; a cut text says so.
+pub(crate) fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let total = text.len();
+        let end = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(end);
+        text.push_str(&format!("… ({total} bytes, cut)"));
     }
+    text
 }
 
 /// One page of invocation history, newest first.
