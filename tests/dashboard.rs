@@ -53,6 +53,10 @@ async fn dashboard_shows_plugins_memory_and_invocations() {
     assert!(html.contains("class=\"state-registered\""), "faulty is not loaded yet");
     assert!(html.contains(&format!("data-bytes=\"{bytes}\"")), "memory cell shows the ledger's {bytes} bytes:\n{html}");
     assert_eq!(cell_after(&html, "id=\"level\""), "low");
+    // The whole process: RSS with compile workers, the unexplained rest, the compile queue.
+    assert!(cell_after(&html, "id=\"rss\"").contains("unexplained"), "{html}");
+    let compiles = cell_after(&html, "id=\"compiles\"");
+    assert!(compiles.starts_with("compiles 0/") && compiles.contains("0 queued"), "{compiles}");
     assert!(html.contains("<td>info</td>"), "recent invocations list the call");
     assert!(html.contains(">unload</button>") && html.contains(">load</button>"));
 

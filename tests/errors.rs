@@ -111,7 +111,7 @@ async fn traps_timeouts_and_memory_limits_discard_only_the_instance() {
     let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"alloc:40960".to_vec()).await;
     assert_eq!(status, 500, "{body}");
     let message = error_message(&body, "memory_limit_exceeded");
-    assert!(message.contains("faulty") && message.contains("33554432"), "{message}");
+    assert!(message.contains("faulty") && message.contains("32 MiB"), "{message}");
 
     let (status, body) = s.post_bytes("/v1/plugins/faulty/pdf/info", b"error".to_vec()).await;
     assert_eq!(status, 422);
@@ -152,7 +152,7 @@ async fn oversized_outputs_and_table_growth_are_faults_of_their_own() {
     let (status, body) = call("big:2048").await;
     assert_eq!(status, 502, "{body}");
     let message = error_message(&body, "output_too_large");
-    assert!(message.contains("\"big\"") && message.contains("1048576"), "{message}");
+    assert!(message.contains("\"big\"") && message.contains("1 MiB"), "{message}");
 
     // A table may grow a little; growing it past the table maximum traps with its own class.
     let (status, body) = call("table:16").await;

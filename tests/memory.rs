@@ -201,10 +201,11 @@ async fn at_critical_idle_plugins_lose_their_compiled_code() {
     // `big` keeps its instance (younger than min_idle); the others keep no instances.
     plugins.add_faulty("big", 10, "memory = '64MiB'\nmemory_estimate = '1MiB'");
     plugins.add("caption-keywords", |m| format!("{m}\n[pool]\nfresh_instance_per_call = true\n"));
-    plugins.add("pdf-text", |m| format!("{m}\n[pool]\nfresh_instance_per_call = true\n"));
+    // (small components: compiling each must fit the 40 MiB budget too)
+    plugins.add("market-connector", |m| format!("{m}\n[pool]\nfresh_instance_per_call = true\n"));
     let config = plugins.config("[memory]\nbudget = '40MiB'\nmin_idle = '1h'\ncheck_interval = '50ms'\n");
     let s = Server::start_with(&plugins, &["--config", &config]);
-    for p in ["caption-keywords", "pdf-text"] {
+    for p in ["caption-keywords", "market-connector"] {
         let (status, _) = s.post_json(&format!("/v1/plugins/{p}/load"), &json!({})).await;
         assert_eq!(status, 200);
     }
@@ -214,7 +215,7 @@ async fn at_critical_idle_plugins_lose_their_compiled_code() {
         r["recent_evictions"].as_array().unwrap().iter().filter(|e| e["reason"] == "unload").count() == 2
     }).await;
     assert_eq!(s.plugin("caption-keywords").await["state"], "registered");
-    assert_eq!(s.plugin("pdf-text").await["state"], "registered");
+    assert_eq!(s.plugin("market-connector").await["state"], "registered");
     assert_eq!(s.plugin("big").await["state"], "loaded", "a plugin with an instance keeps its code: {report}");
     assert_eq!(instances(&report, "big").len(), 1, "min_idle protects the young idle instance");
     // Unloaded plugins load again on their next call.

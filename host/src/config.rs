@@ -118,6 +118,73 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError { path: path.to_path_buf(), message: e.to_string() })?;
-        toml::from_str(&text).map_err(|e| ConfigError { path: path.to_path_buf(), message: e.to_string() })
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError { path: path.to_path_buf(), message: e.to_string() })?;
+        config.validate().map_err(|message| ConfigError { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    /// Every duration and size within its documented range (README, "Memory").
+    pub fn validate(&self) -> Result<(), String> {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        let durations = [
+            ("epoch_tick", self.epoch_tick, ms(1), s(1)),
+            ("memory.min_idle", self.memory.min_idle, Duration::ZERO, s(30 * 86_400)),
+            ("memory.check_interval", self.memory.check_interval, ms(10), s(3600)),
+            ("memory.sample_interval", self.memory.sample_interval, ms(10), s(86_400)),
+            ("memory.admission_wait", self.memory.admission_wait, Duration::ZERO, s(3600)),
+            ("engine.compile_queue_timeout", self.engine.compile_queue_timeout, Duration::ZERO, s(86_400)),
+        ];
+        for (field, d, min, max) in durations {
+            if d < min || d > max {
+                let f = |d: Duration| humantime::format_duration(d).to_string();
+                return Err(format!("`{field}`: {} is outside {} to {}", f(d), f(min), f(max)));
+            }
+        }
+        let sizes = [
+            ("max_body", self.max_body.as_u64(), 1 << 10, 4 << 30),
+            ("cache_size", self.cache_size.as_u64(), 0, 64 << 30),
+            ("memory.budget", self.memory.budget.as_u64(), 1 << 20, 1 << 40),
+            ("engine.max_memory", self.engine.max_memory.as_u64(), 64 << 10, 64 << 30),
+        ];
+        for (field, b, min, max) in sizes {
+            if b < min || b > max {
+                let f = crate::error::size;
+                return Err(format!("`{field}`: {} is outside {} to {}", f(b), f(min), f(max)));
+            }
+        }
+        let counts = [
+            ("engine.max_instances", self.engine.max_instances as u64, 1, 100_000),
+            ("engine.max_concurrent_compiles", self.engine.max_concurrent_compiles as u64, 0, 256),
+            ("invocation_retention", self.invocation_retention, 0, 100_000_000),
+            ("memory.history_retention", self.memory.history_retention, 0, 100_000_000),
+        ];
+        for (field, n, min, max) in counts {
+            if n < min || n > max {
+                return Err(format!("`{field}`: {n} is outside {min} to {max}"));
+            }
+        }
+        self.memory.levels.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, field) in [
+            ("epoch_tick = '10years'", "epoch_tick"),
+            ("[memory]\nbudget = '1KiB'", "memory.budget"),
+            ("[engine]\ncompile_queue_timeout = '500000000000years'", "engine.compile_queue_timeout"),
+            ("[engine]\nmax_concurrent_compiles = 100000", "engine.max_concurrent_compiles"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = super::Config::load(&path).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("outside"), "{text}: {e}");
+        }
+        std::fs::write(&path, "[engine]\ncompile = 'process'\nmax_concurrent_compiles = 2").unwrap();
+        assert_eq!(super::Config::load(&path).unwrap().engine.compile_slots(), 2);
     }
 }

@@ -31,7 +31,7 @@ pub enum Error {
     Timeout { plugin: String, after: Duration },
 
     /// The instance tried to grow its memory past the manifest limit.
-    #[error("plugin {plugin:?} exceeded its memory limit of {limit} bytes per instance")]
+    #[error("plugin {plugin:?} exceeded its memory limit of {} per instance", size(*limit))]
     MemoryLimitExceeded { plugin: String, limit: u64 },
 
     /// The instance tried to grow a table past its maximum number of elements.
@@ -39,13 +39,17 @@ pub enum Error {
     TableLimitExceeded { plugin: String, maximum: usize },
 
     /// The call returned more than the manifest's `max_output`.
-    #[error("plugin {plugin:?} returned more than its output limit of {limit} bytes; the result was dropped and the instance discarded")]
+    #[error("plugin {plugin:?} returned more than its output limit of {}; the result was dropped and the instance discarded", size(*limit))]
     OutputTooLarge { plugin: String, limit: u64 },
 
-    /// Admitting a new instance would pass the host's memory budget, even after
-    /// evicting idle instances and waiting.
-    #[error("memory budget exhausted: plugin {plugin:?} needs {needed} bytes, {used} of {budget} are in use by busy instances; retry later")]
-    OverBudget { plugin: String, needed: u64, used: u64, budget: u64 },
+    /// Admitting a new instance (or a compile) would pass the host's memory
+    /// budget, even after evicting what is idle and waiting.
+    #[error("memory budget exhausted: plugin {plugin:?} needs {}, {} of {} are in use ({holders}); retry later", size(*needed), size(*used), size(*budget))]
+    OverBudget { plugin: String, needed: u64, used: u64, budget: u64, holders: String },
+
+    /// A first call waited `after` in the compile queue; the compile goes on.
+    #[error("plugin {plugin:?} is still waiting for a compile slot after {after:?}; the compile goes on, retry later")]
+    CompileQueueTimeout { plugin: String, after: Duration },
 
     /// Every instance is busy and the queue is full.
     #[error("plugin {plugin:?} is at max_instances and {max_queue} calls are already queued")]
@@ -56,7 +60,7 @@ pub enum Error {
     QueueTimeout { plugin: String, after: Duration },
 
     /// Too many consecutive failures: the plugin fails fast until a probe succeeds.
-    #[error("plugin {plugin:?} failed repeatedly; its circuit is open for another {retry_after:?}")]
+    #[error("plugin {plugin:?} failed repeatedly; its circuit is open for another {} s", retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))]
     CircuitOpen { plugin: String, retry_after: Duration },
 
     /// The plugin trapped (panic, unreachable, out-of-bounds access, ...).
@@ -143,6 +147,7 @@ impl Error {
             Error::OutputTooLarge { .. } => "output_too_large",
             Error::TableLimitExceeded { .. } => "table_limit_exceeded",
             Error::OverBudget { .. } => "over_budget",
+            Error::CompileQueueTimeout { .. } => "compile_queue_timeout",
             Error::QueueFull { .. } => "queue_full",
             Error::QueueTimeout { .. } => "queue_timeout",
             Error::CircuitOpen { .. } => "circuit_open",
@@ -157,6 +162,24 @@ impl Error {
             Error::InvalidRequest(_) => "bad_request",
             Error::Internal(_) => "internal",
         }
+    }
+}
+
+/// A byte count for people: `16 MiB`, `1.5 GiB`, `300 B`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value.fract() < 0.05 || value >= 100.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

@@ -27,6 +27,7 @@ pub struct HostBuilder {
     invocation_retention: u64,
     artifact_format: Format,
     engine: crate::engine::EngineSettings,
+    compile_worker: Option<PathBuf>,
 }
 
 impl Default for HostBuilder {
@@ -41,6 +42,7 @@ impl Default for HostBuilder {
             invocation_retention: 100_000,
             artifact_format: Format::Raw,
             engine: crate::engine::EngineSettings::default(),
+            compile_worker: None,
         }
     }
 }
@@ -75,6 +77,13 @@ impl HostBuilder {
     /// Engine settings: pooling allocator on/off and its sizes.
     pub fn engine(mut self, settings: crate::engine::EngineSettings) -> Self {
         self.engine = settings;
+        self
+    }
+    /// The binary that runs compile workers (`[engine] compile = "process"`):
+    /// one whose `main` calls [`crate::compile::run_if_requested`] first,
+    /// like `hostel` itself. Without it compiles run in-process.
+    pub fn compile_worker(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.compile_worker = Some(exe.into());
         self
     }
     /// How compiled artifacts are stored in `<data_dir>/artifacts`.
@@ -119,6 +128,9 @@ impl HostBuilder {
             None => None,
         };
         let last_job = db.as_ref().and_then(|db| db.last_job_id().ok()).unwrap_or(0);
+        let fingerprint = crate::artifacts::engine_fingerprint(&runtime.engine);
+        let sources = crate::artifacts::SourceIndex::new(self.data_dir.as_ref().map(|d| d.join("artifacts").join("sources")));
+        let compiler = crate::compile::Compiler::new(&self.engine, fingerprint, self.compile_worker.clone(), sources);
         let ledger = Arc::new(Ledger::new(self.memory.budget, self.memory.thresholds));
         let (kick, kicked) = mpsc::channel();
         let host = Host {
@@ -138,6 +150,10 @@ impl HostBuilder {
                 data_dir: self.data_dir.clone(),
                 uploads: tokio::sync::Mutex::new(()),
                 jobs: crate::jobs::Jobs::after(last_job),
+                compiler,
+                engine: self.engine.clone(),
+                baseline_rss: std::sync::atomic::AtomicU64::new(0),
+                admitting: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         let weak = Arc::downgrade(&host.inner);
@@ -159,6 +175,8 @@ impl HostBuilder {
             }
         });
         host.restore_uploads();
+        // What the host holds before any plugin: RSS above this is plugins' memory.
+        host.inner.baseline_rss.store(crate::memory::process_rss(std::process::id()), Ordering::Relaxed);
         crate::memory::spawn_monitor(&host, kicked);
         Ok(host)
     }
@@ -186,6 +204,12 @@ pub(crate) struct Inner {
     /// Serializes uploads and deletes, so SQLite and the registry agree on the winner.
     pub uploads: tokio::sync::Mutex<()>,
     pub jobs: crate::jobs::Jobs,
+    pub compiler: crate::compile::Compiler,
+    pub engine: crate::engine::EngineSettings,
+    /// Process RSS when the host was built, before any plugin loaded.
+    pub baseline_rss: std::sync::atomic::AtomicU64,
+    /// Bytes of instances waiting for admission (compiles leave them room).
+    pub admitting: std::sync::atomic::AtomicU64,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.
@@ -208,6 +232,8 @@ pub struct PluginInfo {
     pub compile_ms: Option<u64>,
     /// Whether the current load came from the artifact cache.
     pub from_cache: Option<bool>,
+    /// While `loading`: `queued` (waiting for a compile slot) or `compiling`.
+    pub load_phase: Option<&'static str>,
     pub load_count: u64,
     pub compile_count: u64,
     pub calls: u64,
@@ -218,6 +244,8 @@ pub struct PluginInfo {
     pub busy_instances: u64,
     pub idle_instances: usize,
     pub sha256: Option<String>,
+    /// Compiled code of its component (shared with plugins of the same sha256).
+    pub compiled_bytes: u64,
     pub memory_limit: u64,
     pub memory_estimate: u64,
     pub breaker: crate::pool::BreakerReport,
@@ -304,8 +332,9 @@ pub(crate) fn info(p: &Plugin) -> PluginInfo {
         state,
         error,
         loaded_at_ms: loaded.as_ref().map(|l| millis(l.loaded_at)),
-        compile_ms: loaded.as_ref().map(|l| l.compile_time.as_millis() as u64),
-        from_cache: loaded.as_ref().map(|l| l.from_cache),
+        compile_ms: loaded.as_ref().map(|l| l.compiled.took.as_millis() as u64),
+        from_cache: loaded.as_ref().map(|l| l.compiled.from_cache),
+        load_phase: p.load_phase(),
         load_count: p.stats.loads.load(Ordering::Relaxed),
         compile_count: p.stats.compiles.load(Ordering::Relaxed),
         calls: p.stats.calls.load(Ordering::Relaxed),
@@ -315,7 +344,8 @@ pub(crate) fn info(p: &Plugin) -> PluginInfo {
         evictions: p.stats.evictions.load(Ordering::Relaxed),
         busy_instances: p.stats.busy.load(Ordering::Relaxed),
         idle_instances: p.idle_count(),
-        sha256: loaded.as_ref().map(|l| l.sha256.clone()),
+        sha256: loaded.as_ref().map(|l| l.sha256().to_string()),
+        compiled_bytes: loaded.as_ref().map(|l| l.code_bytes()).unwrap_or(0),
         memory_limit: m.limits.memory.as_u64(),
         memory_estimate: m.limits.memory_estimate.as_u64(),
         breaker: p.breaker.report(),

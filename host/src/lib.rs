@@ -21,6 +21,7 @@
 pub mod api;
 pub mod artifacts;
 pub mod bindings;
+pub mod compile;
 pub mod config;
 pub mod db;
 pub mod engine;

@@ -64,8 +64,14 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // `hostel __compile-worker`: compile one component and exit, before any
+    // runtime threads start.
+    hostel::compile::run_if_requested();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen, plugins_dir, data_dir, log_format, memory_budget } => {
@@ -92,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(v) = cli.remote.token {
                 cfg.token = Some(v);
             }
+            cfg.validate().map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
             serve(cfg).await
         }
         Command::Plugin(command) => cli::Client::new(cli.remote).plugin(command).await,
@@ -106,7 +113,9 @@ async fn main() -> anyhow::Result<()> {
 
 fn init_logs(format: &str) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a terminal, never into a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         "json" => builder.json().init(),
         "text" => builder.init(),
@@ -126,6 +135,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .history_retention(cfg.memory.history_retention)
         .invocation_retention(cfg.invocation_retention)
         .engine(cfg.engine.clone())
+        .compile_worker(std::env::current_exe().context("finding the hostel binary for compile workers")?)
         .artifact_format(cfg.artifact_format)
         .epoch_tick(cfg.epoch_tick)
         .cache_bytes(cfg.cache_size.as_u64())

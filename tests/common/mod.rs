@@ -89,6 +89,34 @@ impl PluginsDir {
         self
     }
 
+    /// Adds `name`, a copy of the built plugin `source` made distinct (its own
+    /// sha256, so its own compile) by a custom section carrying `name`; or
+    /// the same bytes when `distinct` is false. `edit` changes the manifest.
+    pub fn add_copy(&self, source: &str, name: &str, distinct: bool, edit: impl FnOnce(String) -> String) -> &Self {
+        let src = plugin_source(source);
+        let dst = self.path().join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        let mut wasm = std::fs::read(src.join(format!("{source}.wasm"))).unwrap();
+        if distinct {
+            wasm.extend_from_slice(&custom_section("hostel-test-copy", name.as_bytes()));
+        }
+        std::fs::write(dst.join(format!("{name}.wasm")), wasm).unwrap();
+        let manifest = std::fs::read_to_string(src.join("hostel.toml")).unwrap();
+        let manifest: String = manifest
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("component "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let manifest = manifest.replacen(
+            &format!("name = \"{source}\""),
+            &format!("name = \"{name}\"\ncomponent = \"{name}.wasm\""),
+            1,
+        );
+        assert!(manifest.contains(&format!("name = \"{name}\"")), "cannot rename {source}: {manifest}");
+        std::fs::write(dst.join("hostel.toml"), edit(manifest)).unwrap();
+        self
+    }
+
     /// Writes an arbitrary plugin directory (for broken components and manifests).
     pub fn add_raw(&self, dir: &str, manifest: &str, files: &[(&str, &[u8])]) -> &Self {
         let dst = self.path().join(dir);
@@ -99,6 +127,55 @@ impl PluginsDir {
         }
         self
     }
+}
+
+/// A custom section (id 0): valid anywhere at the top level of a component.
+pub fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut out = vec![0u8];
+    leb(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Pids of the live child processes of `pid` (e.g. compile workers).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        // pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.to_string()) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 1 && fields[1].parse::<u32>().ok() == Some(pid) && fields[0] != "Z" {
+            kids.push(child);
+        }
+    }
+    kids
+}
+
+/// Resident bytes of process `pid` from /proc (0 if gone).
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
 }
 
 /// A running `hostel serve`, killed on drop.
@@ -176,6 +253,15 @@ impl Server {
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "hostel exited with {exit:?}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// RSS of the server and every process it started, summed.
+    pub fn rss_with_children(&self) -> u64 {
+        rss_of(self.pid()) + children_of(self.pid()).into_iter().map(rss_of).sum::<u64>()
     }
 
     /// The server's resident set size in bytes (from /proc).

@@ -39,7 +39,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::MemoryLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::OutputTooLarge { .. } => StatusCode::BAD_GATEWAY,
         Error::TableLimitExceeded { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::OverBudget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::OverBudget { .. } | Error::CompileQueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +59,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let retry_after = match &e {
             Error::OverBudget { .. } | Error::QueueFull { .. } | Error::QueueTimeout { .. } | Error::TooManyJobs(_) => Some(1),
+            Error::CompileQueueTimeout { .. } => Some(5),
             Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             _ => None,
         };

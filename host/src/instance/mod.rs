@@ -50,7 +50,9 @@ impl InstanceState {
     pub fn output_tail(&self) -> String {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        // Rust's hint to set RUST_BACKTRACE means nothing inside a plugin.
+        let lines: Vec<&str> =
+            text.lines().filter(|l| !l.trim().is_empty() && !l.contains("RUST_BACKTRACE")).collect();
         lines[lines.len().saturating_sub(5)..].join(" | ")
     }
 }

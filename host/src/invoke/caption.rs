@@ -56,7 +56,7 @@ impl CaptionStream {
         let (Some(mut lease), Some(resource)) = (self.lease.take(), self.resource) else {
             return Ok(None);
         };
-        lease.instance.store.data_mut().deadline = Some(std::time::Instant::now() + lease.plugin.manifest.limits.call_timeout);
+        lease.instance.store.data_mut().deadline = Some(super::deadline(lease.plugin.manifest.limits.call_timeout));
         let outcome = {
             let Lease { instance, .. } = &mut lease;
             let Exports::Caption(exports) = &instance.exports else { unreachable!("kind checked in acquire") };

@@ -198,7 +198,7 @@ impl Host {
     pub async fn exports(&self, plugin: &str) -> Result<Vec<ExportInfo>> {
         let p = self.plugin(plugin)?;
         let loaded = self.ensure_loaded(&p, false).await?;
-        Ok(functions(&self.inner.runtime.engine, &loaded.component)
+        Ok(functions(&self.inner.runtime.engine, loaded.component())
             .into_iter()
             .map(|(i, f, ty)| ExportInfo {
                 name: full_name(&i, &f),
@@ -218,7 +218,7 @@ impl Host {
     pub(crate) async fn invoke_json_measured(&self, plugin: &str, export: &str, args: &Value) -> Result<(Value, u64)> {
         let p = self.plugin(plugin)?;
         let loaded = self.ensure_loaded(&p, false).await?;
-        let target = resolve(&self.inner.runtime.engine, &loaded.component, plugin, export)?;
+        let target = resolve(&self.inner.runtime.engine, loaded.component(), plugin, export)?;
         let params = arguments(&target, args)?;
         let types: Vec<Type> = target.func.results().collect();
         if types.iter().any(holds_resource) {

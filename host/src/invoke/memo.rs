@@ -92,7 +92,7 @@ impl Host {
         let value = call.await?;
         if let Some(loaded) = p.loaded() {
             let key: Key = (p.name.clone(), loaded.generation, export, digest);
-            results.cache.insert(key, Entry { value: Arc::new(value.clone()), expires: Instant::now() + ttl });
+            results.cache.insert(key, Entry { value: Arc::new(value.clone()), expires: crate::invoke::deadline(ttl) });
         }
         Ok(value)
     }

@@ -126,7 +126,7 @@ impl Host {
                 return Err(e);
             }
         };
-        let deadline = Instant::now() + plugin.manifest.limits.call_timeout;
+        let deadline = deadline(plugin.manifest.limits.call_timeout);
         if let Some(mut instance) = plugin.take_idle(loaded.generation) {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
             instance.store.data_mut().deadline = Some(deadline);
@@ -150,9 +150,14 @@ impl Host {
     /// Reserves the plugin's memory estimate in the ledger: evicts idle
     /// instances to make room, then waits a bounded time for busy ones to
     /// finish, then refuses with `over_budget`.
-    async fn admit(&self, plugin: &Arc<Plugin>) -> Result<InstanceId> {
+    async fn admit(&self, plugin: &Arc<Plugin>, call_deadline: Instant) -> Result<InstanceId> {
         let ledger = &self.inner.ledger;
         let needed = plugin.manifest.limits.memory_estimate.as_u64();
+        if let Some(id) = ledger.admit(&plugin.name, needed) {
+            return Ok(id);
+        }
+        // While waiting, compiles leave this much free for us.
+        let _waiting = Waiting::new(&self.inner.admitting, needed);
         let deadline = Instant::now() + self.inner.memory.admission_wait;
         loop {
             if let Some(id) = ledger.admit(&plugin.name, needed) {
@@ -163,22 +168,26 @@ impl Host {
                 return Ok(id);
             }
             let now = Instant::now();
-            if now >= deadline {
+            // Compiles in flight end within their timeouts and give their
+            // reservations back: worth waiting for, up to the call's deadline.
+            let compiling = !ledger.snapshot().compiles.is_empty();
+            if now >= deadline && (!compiling || now >= call_deadline) {
                 tracing::warn!(plugin = &*plugin.name, needed, used = ledger.used(), "admission refused: over budget");
                 return Err(Error::OverBudget {
                     plugin: plugin.name.to_string(),
                     needed,
                     used: ledger.used(),
                     budget: ledger.budget(),
+                    holders: self.budget_holders(),
                 });
             }
-            ledger.wait_release((deadline - now).min(Duration::from_millis(100))).await;
+            ledger.wait_release(Duration::from_millis(100)).await;
         }
     }
 
     pub(crate) async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
         let engine = &self.inner.runtime.engine;
-        let id = self.admit(plugin).await?;
+        let id = self.admit(plugin, deadline).await?;
         let ledger = self.inner.ledger.clone();
         let mut store = new_store(engine, plugin, &self.inner.cache, Some((ledger.clone(), id))).map_err(|message| {
             ledger.release(id);
@@ -259,6 +268,29 @@ impl Host {
     }
 }
 
+/// Counts bytes of instances waiting for admission while alive.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicU64, u64);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicU64, bytes: u64) -> Self {
+        counter.fetch_add(bytes, Ordering::Relaxed);
+        Waiting(counter, bytes)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
+
+/// When a call started now with `timeout` must end (never overflows: an
+/// absurd timeout means no deadline in practice).
+pub(crate) fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
 /// A result over `max_output`: handled like a fault, so the instance (which
 /// holds the oversized buffer) is discarded and the breaker counts it.
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +335,7 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
     }
     if state.limiter.hit_budget {
         let (used, budget) = state.limiter.ledger().map(|l| (l.used(), l.budget())).unwrap_or((0, 0));
-        return Error::OverBudget { plugin: name, needed: state.limiter.refused, used, budget };
+        return Error::OverBudget { plugin: name, needed: state.limiter.refused, used, budget, holders: String::from("instances and compiled code") };
     }
     let mut message = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {

@@ -1,26 +1,56 @@
-//! Lazy loading. The first call to a plugin compiles its component and makes
-//! its typed `InstancePre`; concurrent first calls wait on one compile
-//! (single-flight). Compiling runs on a blocking thread under the manifest's
-//! load timeout. Dependencies load first. A failure leaves the plugin `failed`
-//! with the reason, and the host keeps serving every other plugin.
+//! Lazy loading. The first call to a plugin starts its load on a task of its
+//! own; every concurrent caller waits on that one load (single-flight), and a
+//! caller that gives up does not cancel it: a compile that finishes late
+//! still leaves the plugin `loaded`. Dependencies load first.
+//!
+//! How long a caller waits: while the compile is queued, at most the engine's
+//! `compile_queue_timeout` (then `compile_queue_timeout`, the compile goes
+//! on); once it runs, until it ends — the plugin's `load_timeout` bounds the
+//! compile itself. A failure leaves the plugin `failed` with the reason (a
+//! timeout or crashed worker is retried by a later call after a backoff), and
+//! the host keeps serving every other plugin.
 
-use crate::artifacts::ArtifactCache;
 use crate::bindings::{caption::CaptionModelPre, connector::ConnectorPluginPre, pdf::PdfProcessorPre};
+use crate::compile::{Failure, Job, Progress};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::plugin::{Kind, Loaded, Plugin, Pre, State};
-use sha2::{Digest, Sha256};
+use crate::plugin::{Kind, LoadProgress, Loaded, Plugin, Pre, State};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
-use wasmtime::component::{Component, Linker};
-use wasmtime::Engine;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Why a load ended without a loaded plugin, as every waiter sees it.
+#[derive(Debug, Clone)]
+pub(crate) enum LoadFailure {
+    /// Will fail again the same way (sticky until an explicit load).
+    Failed(String),
+    /// May succeed later (retried after a backoff).
+    Transient(String),
+    TimedOut(Duration),
+    OverBudget { needed: u64, used: u64, budget: u64 },
+    /// The plugin was replaced or deleted while it loaded.
+    Retired,
+}
+
+impl LoadFailure {
+    fn into_error(self, host: &Host, plugin: &str) -> Error {
+        let plugin = plugin.to_string();
+        match self {
+            LoadFailure::Failed(message) | LoadFailure::Transient(message) => Error::PluginFailed { plugin, message },
+            LoadFailure::TimedOut(after) => Error::LoadTimeout { plugin, after },
+            LoadFailure::OverBudget { needed, used, budget } => {
+                Error::OverBudget { plugin, needed, used, budget, holders: host.budget_holders() }
+            }
+            LoadFailure::Retired => Error::UnknownPlugin(plugin),
+        }
+    }
+}
 
 impl Host {
-    /// The loaded component of `plugin`, compiling it if needed. A `failed`
-    /// plugin is only retried when `retry` is set (an explicit load).
+    /// The loaded component of `plugin`, loading it if needed. A plugin that
+    /// failed for good is only retried when `retry` is set (an explicit load).
     pub(crate) async fn ensure_loaded(&self, plugin: &Arc<Plugin>, retry: bool) -> Result<Arc<Loaded>> {
         self.ensure_loaded_chain(plugin, retry, Vec::new()).await
     }
@@ -36,92 +66,187 @@ impl Host {
                 // Replaced or deleted: never compile it again (its file may be gone).
                 return Err(Error::UnknownPlugin(plugin.name.to_string()));
             }
-            if let Some(loaded) = ready(plugin, retry)? {
-                return Ok(loaded);
-            }
-            let _guard = plugin.load_lock.lock().await;
-            // Somebody else may have finished the load while we waited.
-            if let Some(loaded) = ready(plugin, retry)? {
+            if let (State::Loaded, Some(loaded), _) = plugin.status() {
                 return Ok(loaded);
             }
             let name = plugin.name.to_string();
-            let mut chain = chain;
             if chain.contains(&name) {
+                let mut chain = chain;
                 chain.push(name.clone());
-                return Err(Error::PluginFailed {
-                    plugin: name,
-                    message: format!("dependency cycle: {}", chain.join(" -> ")),
-                });
+                return Err(Error::PluginFailed { plugin: name, message: format!("dependency cycle: {}", chain.join(" -> ")) });
             }
-            chain.push(name.clone());
-            for dep in &plugin.manifest.dependencies {
-                let dependency = self.inner.registry.get(dep).ok_or_else(|| {
-                    let message = format!("dependency {dep:?} is not registered");
-                    plugin.set_failed(message.clone());
-                    Error::PluginFailed { plugin: name.clone(), message }
+            let mut rx = plugin
+                .join_load(retry, || self.start_load(plugin.clone(), chain))
+                .map_err(|(message, retry_at)| match retry_at {
+                    Some(at) => Error::PluginFailed {
+                        plugin: name.clone(),
+                        message: format!("{message} (retried in {} s)", at.saturating_duration_since(Instant::now()).as_secs() + 1),
+                    },
+                    None => Error::PluginFailed { plugin: name.clone(), message },
                 })?;
-                if let Err(e) = self.ensure_loaded_chain(&dependency, retry, chain.clone()).await {
-                    let message = format!("dependency {dep:?} failed: {e}");
-                    plugin.set_failed(message.clone());
-                    return Err(Error::PluginFailed { plugin: name, message });
+            let queue_timeout = self.inner.engine.compile_queue_timeout;
+            loop {
+                let wait = match &*rx.borrow_and_update() {
+                    LoadProgress::Done(Ok(loaded)) => return Ok(loaded.clone()),
+                    LoadProgress::Done(Err(f)) => return Err(f.clone().into_error(self, &name)),
+                    LoadProgress::Queued(since) => {
+                        let left = queue_timeout.saturating_sub(since.elapsed());
+                        if left.is_zero() {
+                            return Err(Error::CompileQueueTimeout { plugin: name, after: queue_timeout });
+                        }
+                        Some(left)
+                    }
+                    LoadProgress::Working => None,
+                };
+                let changed = match wait {
+                    Some(left) => tokio::time::timeout(left, rx.changed()).await.unwrap_or(Ok(())),
+                    None => rx.changed().await,
+                };
+                if changed.is_err() {
+                    // The load task ended without a word (it panicked).
+                    return Err(Error::PluginFailed { plugin: name, message: "the load task failed".into() });
                 }
             }
-            self.compile(plugin).await
         })
     }
 
-    async fn compile(&self, plugin: &Arc<Plugin>) -> Result<Arc<Loaded>> {
+    /// Starts the load task of `plugin`; returns what callers wait on.
+    fn start_load(&self, plugin: Arc<Plugin>, chain: Vec<String>) -> tokio::sync::watch::Receiver<LoadProgress> {
+        let (tx, rx) = tokio::sync::watch::channel(LoadProgress::Working);
+        let host = self.clone();
+        tokio::spawn(async move {
+            plugin.stats.loads.fetch_add(1, Ordering::Relaxed);
+            let outcome = host.load_plugin(&plugin, chain, &tx).await;
+            match &outcome {
+                Ok(loaded) => {
+                    tracing::info!(plugin = &*plugin.name, ms = loaded.compiled.took.as_millis() as u64, from_cache = loaded.compiled.from_cache, "loaded");
+                    plugin.set_loaded(loaded.clone());
+                }
+                Err(LoadFailure::OverBudget { .. }) | Err(LoadFailure::Retired) => plugin.set_registered(),
+                Err(f) => {
+                    let (message, transient) = match f {
+                        LoadFailure::Failed(m) => (m.clone(), false),
+                        LoadFailure::Transient(m) => (m.clone(), true),
+                        LoadFailure::TimedOut(after) => (format!("compiling took longer than its load_timeout of {after:?}"), true),
+                        _ => unreachable!("handled above"),
+                    };
+                    tracing::error!(plugin = &*plugin.name, transient, "load failed: {message}");
+                    plugin.set_failed(message, transient);
+                }
+            }
+            let warm = outcome.as_ref().ok().cloned();
+            let _ = tx.send(LoadProgress::Done(outcome));
+            if let Some(loaded) = warm {
+                host.warm_up(&plugin, &loaded).await;
+            }
+        });
+        rx
+    }
+
+    /// Dependencies, checks, the shared compiled component, linking.
+    async fn load_plugin(&self, plugin: &Arc<Plugin>, chain: Vec<String>, progress: &tokio::sync::watch::Sender<LoadProgress>) -> Result<Arc<Loaded>, LoadFailure> {
         let name = plugin.name.to_string();
-        let timeout = plugin.manifest.limits.load_timeout;
-        plugin.set_loading();
-        plugin.stats.loads.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(plugin = %name, path = %plugin.component_path.display(), "loading component (first use)");
-        let engine = self.inner.runtime.engine.clone();
-        let linker = self.inner.runtime.linker.clone();
-        let artifacts = self.inner.artifacts.clone();
-        let job = {
-            let plugin = plugin.clone();
-            tokio::task::spawn_blocking(move || prepare(&engine, &linker, &plugin, artifacts.as_deref()))
-        };
-        let outcome = match tokio::time::timeout(timeout, job).await {
-            Err(_) => Err(Error::LoadTimeout { plugin: name.clone(), after: timeout }),
-            Ok(Err(join)) => Err(Error::PluginFailed { plugin: name.clone(), message: format!("compile task failed: {join}") }),
-            Ok(Ok(Err(message))) => Err(Error::PluginFailed { plugin: name.clone(), message }),
-            Ok(Ok(Ok(mut loaded))) => {
-                loaded.generation = plugin.next_generation();
-                let range = loaded.component.image_range();
-                loaded.code_bytes = (range.end as usize - range.start as usize) as u64;
-                self.inner.ledger.add_compiled(&plugin.name, loaded.code_bytes);
-                loaded.charge = Some((self.inner.ledger.clone(), plugin.name.clone()));
-                Ok(Arc::new(loaded))
-            }
-        };
-        match outcome {
-            Ok(loaded) => {
-                tracing::info!(plugin = %name, ms = loaded.compile_time.as_millis() as u64, from_cache = loaded.from_cache, "loaded");
-                plugin.set_loaded(loaded.clone());
-                self.warm_up(plugin, &loaded).await;
-                Ok(loaded)
-            }
-            Err(e) => {
-                let message = match &e {
-                    Error::PluginFailed { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                tracing::error!(plugin = %name, "load failed: {message}");
-                plugin.set_failed(message);
-                Err(e)
+        let mut chain = chain;
+        chain.push(name.clone());
+        for dep in &plugin.manifest.dependencies {
+            let dependency = self
+                .inner
+                .registry
+                .get(dep)
+                .ok_or_else(|| LoadFailure::Failed(format!("dependency {dep:?} is not registered")))?;
+            if let Err(e) = self.ensure_loaded_chain(&dependency, false, chain.clone()).await {
+                return Err(LoadFailure::Failed(format!("dependency {dep:?} failed: {e}")));
             }
         }
+        let budget = self.inner.ledger.budget();
+        let estimate = plugin.manifest.limits.memory_estimate.as_u64();
+        if estimate > budget {
+            return Err(LoadFailure::Failed(format!(
+                "its memory_estimate of {} is above the host's memory budget of {}",
+                crate::error::size(estimate),
+                crate::error::size(budget)
+            )));
+        }
+        let path = plugin.component_path.clone();
+        let sources = self.clone();
+        let hashed = tokio::task::spawn_blocking(move || sources.inner.compiler.sources.sha256(&path))
+            .await
+            .map_err(|e| LoadFailure::Transient(format!("load task failed: {e}")))?
+            .map_err(|e| {
+                tracing::error!(plugin = %name, path = %plugin.component_path.display(), "cannot read the component: {e}");
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    LoadFailure::Failed("its component file is missing (build the plugins with scripts/build-plugins.sh)".into())
+                } else {
+                    LoadFailure::Transient(format!("cannot read its component: {e}"))
+                }
+            })?;
+        if let Some(pin) = &plugin.manifest.sha256 {
+            if !pin.eq_ignore_ascii_case(&hashed.sha256) {
+                return Err(LoadFailure::Failed(format!("component sha256 {} does not match the manifest's pin {pin}", hashed.sha256)));
+            }
+        }
+        let job = Job {
+            plugin: plugin.name.clone(),
+            priority: plugin.manifest.priority,
+            path: plugin.component_path.clone(),
+            sha256: hashed.sha256.as_str().into(),
+            wasm_len: hashed.len,
+            timeout: plugin.manifest.limits.load_timeout,
+        };
+        let (mut compile, started) = self.component(job);
+        let compiled = loop {
+            let step = match &*compile.borrow_and_update() {
+                Progress::Done(r) => Some(r.clone()),
+                Progress::Queued { since } => {
+                    let _ = progress.send(LoadProgress::Queued(*since));
+                    None
+                }
+                Progress::Compiling => {
+                    let _ = progress.send(LoadProgress::Working);
+                    None
+                }
+            };
+            if let Some(r) = step {
+                break r;
+            }
+            if compile.changed().await.is_err() {
+                return Err(LoadFailure::Transient("the compile task failed".into()));
+            }
+        };
+        let _ = progress.send(LoadProgress::Working);
+        let compiled = compiled.map_err(|f| match f {
+            Failure::Invalid(m) => LoadFailure::Failed(m),
+            Failure::Transient(m) => LoadFailure::Transient(m),
+            Failure::TimedOut(d) => LoadFailure::TimedOut(d),
+            Failure::OverBudget { needed, used, budget } => LoadFailure::OverBudget { needed, used, budget },
+        })?;
+        if started && !compiled.from_cache {
+            plugin.stats.compiles.fetch_add(1, Ordering::Relaxed);
+        }
+        if plugin.is_retired() {
+            return Err(LoadFailure::Retired);
+        }
+        // An instance needs at least its initial memories: over the limit, it never runs.
+        if let Some(r) = compiled.component.resources_required() {
+            let initial = r.max_initial_memory_size.unwrap_or(0).saturating_mul(64 << 10);
+            let limit = plugin.manifest.limits.memory.as_u64();
+            if initial > limit {
+                return Err(LoadFailure::Failed(format!(
+                    "its initial memory of {} is above its limits.memory of {}",
+                    crate::error::size(initial),
+                    crate::error::size(limit)
+                )));
+            }
+        }
+        let pre = link(self, plugin, &compiled.component).map_err(LoadFailure::Failed)?;
+        Ok(Arc::new(Loaded { compiled, pre, loaded_at: SystemTime::now(), generation: plugin.next_generation() }))
     }
-}
 
-impl Host {
     /// Makes the manifest's `min_warm` instances right after a load.
     async fn warm_up(&self, plugin: &Arc<Plugin>, loaded: &Arc<Loaded>) {
         let warm = plugin.manifest.pool.min_warm.min(plugin.manifest.pool.max_idle);
         for _ in 0..warm {
-            let deadline = Instant::now() + plugin.manifest.limits.call_timeout;
+            let deadline = crate::invoke::deadline(plugin.manifest.limits.call_timeout);
             match self.instantiate(plugin, loaded, deadline).await {
                 Ok(instance) => plugin.put_idle(loaded.generation, instance),
                 Err(e) => {
@@ -133,75 +258,21 @@ impl Host {
     }
 }
 
-/// `Some` when loaded; an error when failed and not retrying; `None` to load.
-fn ready(plugin: &Plugin, retry: bool) -> Result<Option<Arc<Loaded>>> {
-    match plugin.status() {
-        (State::Loaded, Some(loaded), _) => Ok(Some(loaded)),
-        (State::Failed, _, Some(message)) if !retry => {
-            Err(Error::PluginFailed { plugin: plugin.name.to_string(), message })
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Reads, verifies, compiles (or takes from the artifact cache) and links one
-/// component (blocking).
-fn prepare(
-    engine: &Engine,
-    linker: &Linker<crate::instance::InstanceState>,
-    plugin: &Plugin,
-    artifacts: Option<&ArtifactCache>,
-) -> Result<Loaded, String> {
-    let started = Instant::now();
-    let path = &plugin.component_path;
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!("component file {} not found (build the plugins with scripts/build-plugins.sh)", path.display())
-        } else {
-            format!("cannot read component {}: {e}", path.display())
-        }
-    })?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    if let Some(pin) = &plugin.manifest.sha256 {
-        if !pin.eq_ignore_ascii_case(&sha256) {
-            return Err(format!("component sha256 {sha256} does not match the manifest's pin {pin}"));
-        }
-    }
-    let cached = artifacts.and_then(|a| a.load(engine, &sha256));
-    let from_cache = cached.is_some();
-    let component = match cached {
-        Some(component) => component,
-        None => {
-            plugin.stats.compiles.fetch_add(1, Ordering::Relaxed);
-            let component = Component::new(engine, &bytes)
-                .map_err(|e| format!("{} is not a valid WebAssembly component: {}", path.display(), one_line(&e)))?;
-            if let Some(a) = artifacts {
-                a.store(&component, &sha256);
-            }
-            component
-        }
-    };
-    let instance_pre = linker
-        .instantiate_pre(&component)
+/// Links a component against the host's imports and its world's exports.
+fn link(host: &Host, plugin: &Plugin, component: &wasmtime::component::Component) -> Result<Pre, String> {
+    let instance_pre = host
+        .inner
+        .runtime
+        .linker
+        .instantiate_pre(component)
         .map_err(|e| format!("cannot link the component: {}", one_line(&e)))?;
     let world = |e: wasmtime::Error| {
         format!("the component does not implement the {} world: {}", plugin.kind().as_str(), one_line(&e))
     };
-    let pre = match plugin.kind() {
+    Ok(match plugin.kind() {
         Kind::Connector => Pre::Connector(ConnectorPluginPre::new(instance_pre).map_err(world)?),
         Kind::PdfProcessor => Pre::Pdf(PdfProcessorPre::new(instance_pre).map_err(world)?),
         Kind::CaptionModel => Pre::Caption(CaptionModelPre::new(instance_pre).map_err(world)?),
-    };
-    Ok(Loaded {
-        component,
-        pre,
-        loaded_at: SystemTime::now(),
-        compile_time: started.elapsed(),
-        generation: 0,
-        sha256,
-        code_bytes: 0,
-        charge: None,
-        from_cache,
     })
 }
 

@@ -4,7 +4,9 @@
 //! Order: lowest plugin priority first, then least recently used. Three
 //! triggers: pressure (at `high`, until below `medium`; at `critical` also the
 //! compiled components of idle plugins), idle timeouts, and explicit requests
-//! (`free(bytes)`, and admission making room for a new instance).
+//! (`free(bytes)`, and admission making room for a new instance or a compile,
+//! which may also unload idle plugins' compiled code). Pressure is measured on
+//! the ledger plus the unexplained rest of RSS, so it reacts to real memory.
 
 use super::Level;
 use crate::host::Host;
@@ -69,10 +71,16 @@ impl Host {
         FreeReport { requested: bytes, freed: start.saturating_sub(ledger.used()), evicted }
     }
 
-    /// Makes room for `needed` more bytes by evicting idle instances.
+    /// Makes room for `needed` more bytes by evicting idle instances, then
+    /// unloading the compiled code of plugins with nothing busy or idle.
     pub(crate) fn make_room(&self, needed: u64) -> Vec<Eviction> {
         let ledger = &self.inner.ledger;
-        self.evict_idle(Duration::ZERO, EvictionReason::Admission, || ledger.used() + needed <= ledger.budget())
+        let budget = ledger.budget();
+        let mut evicted = self.evict_idle(Duration::ZERO, EvictionReason::Admission, || ledger.used() + needed <= budget);
+        if ledger.used() + needed > budget {
+            evicted.extend(self.unload_idle_plugins(|| ledger.used() + needed <= budget));
+        }
+        evicted
     }
 
     /// At `high` or above: evicts idle instances older than `min_idle` until
@@ -85,9 +93,9 @@ impl Host {
         }
         let target = ledger.thresholds().bytes_at(Level::Medium, ledger.budget());
         let min_idle = self.inner.memory.min_idle;
-        let mut evicted = self.evict_idle(min_idle, EvictionReason::Pressure, || ledger.used() < target);
-        if level == Level::Critical && ledger.used() >= target {
-            evicted.extend(self.unload_idle_plugins(target));
+        let mut evicted = self.evict_idle(min_idle, EvictionReason::Pressure, || ledger.effective() < target);
+        if level == Level::Critical && ledger.effective() >= target {
+            evicted.extend(self.unload_idle_plugins(|| ledger.effective() < target));
         }
         evicted
     }
@@ -153,9 +161,8 @@ impl Host {
     }
 
     /// Unloads compiled components of plugins with nothing busy or idle,
-    /// lowest priority first, until the ledger is below `target`.
-    fn unload_idle_plugins(&self, target: u64) -> Vec<Eviction> {
-        let ledger = &self.inner.ledger;
+    /// lowest priority first, then loaded longest ago, until `done`.
+    fn unload_idle_plugins(&self, done: impl Fn() -> bool) -> Vec<Eviction> {
         let mut plugins: Vec<Arc<Plugin>> = self
             .inner
             .registry
@@ -163,16 +170,16 @@ impl Host {
             .into_iter()
             .filter(|p| p.loaded().is_some() && p.stats.busy.load(Ordering::Relaxed) == 0 && p.idle_count() == 0)
             .collect();
-        plugins.sort_by_key(|p| p.manifest.priority);
+        plugins.sort_by_key(|p| (p.manifest.priority, p.loaded().map(|l| l.loaded_at)));
         let mut evicted = Vec::new();
         for plugin in plugins {
-            if ledger.used() < target {
+            if done() {
                 break;
             }
-            let bytes = plugin.loaded().map(|l| l.code_bytes).unwrap_or(0);
+            let bytes = plugin.loaded().map(|l| l.code_bytes()).unwrap_or(0);
             if plugin.unload() {
                 let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: None, bytes, reason: EvictionReason::Unload };
-                tracing::warn!(plugin = %e.plugin, bytes, "critical memory pressure: unloaded compiled component");
+                tracing::warn!(plugin = %e.plugin, bytes, "memory needed: unloaded compiled component");
                 self.record_eviction(&e);
                 evicted.push(e);
             }

@@ -4,8 +4,17 @@
 //!
 //! An instance is charged `max(reserved, used)`: admission reserves the
 //! plugin's estimate before instantiating, and the reservation is trued up to
-//! the measured bytes once the instance is back from its first call. The total
-//! never passes the budget: a reservation or growth that would is refused.
+//! the measured bytes once the instance is back from its first call. A compile
+//! reserves its estimated peak before it starts and gives it back when it ends.
+//! Compiled code is charged once per component (sha256), however many plugin
+//! names share it. The total never passes the budget: a reservation or growth
+//! that would is refused.
+//!
+//! Besides what it charges, the ledger holds the *unexplained rest*: process
+//! RSS (compile workers included) above the host's baseline that no charge
+//! explains, measured by the monitor. Pressure levels use charges plus that
+//! rest, so the evictor reacts to real memory; admission uses charges only, so
+//! a measurement that lags never locks callers out.
 
 use super::pressure::{Level, Thresholds};
 use std::collections::{BTreeMap, HashMap};
@@ -33,8 +42,13 @@ impl Entry {
 struct Inner {
     next_id: InstanceId,
     instances: HashMap<InstanceId, Entry>,
+    /// Compiled code by component key (sha256).
     compiled: HashMap<Arc<str>, u64>,
+    /// Compiles in flight: id → (plugin, reserved bytes).
+    compiles: HashMap<u64, (Arc<str>, u64)>,
     total: u64,
+    /// Measured memory above the baseline that no charge explains.
+    unexplained: u64,
     level: Level,
 }
 
@@ -66,7 +80,12 @@ pub struct Snapshot {
     pub used: u64,
     pub level: Level,
     pub instances: Vec<InstanceUsage>,
+    /// Compiled code by component key (sha256).
     pub compiled: BTreeMap<String, u64>,
+    /// Compiles in flight: (plugin, reserved bytes).
+    pub compiles: Vec<(String, u64)>,
+    /// Measured memory no charge explains (see the module docs).
+    pub unexplained: u64,
 }
 
 type Watcher = Box<dyn Fn(LevelChange) + Send + Sync>;
@@ -175,27 +194,65 @@ impl Ledger {
         self.released.notify_waiters();
     }
 
-    /// Counts the compiled code of a loaded component. Compiled code is not
-    /// refused (it is already in memory) but it counts toward pressure.
-    pub fn add_compiled(&self, plugin: &Arc<str>, bytes: u64) {
+    /// Counts the compiled code of a loaded component (keyed by its sha256).
+    /// Compiled code is not refused (the compile's reservation paid for it)
+    /// but it counts toward pressure.
+    pub fn add_compiled(&self, component: &Arc<str>, bytes: u64) {
         self.change(|inner, _| {
-            *inner.compiled.entry(plugin.clone()).or_default() += bytes;
+            *inner.compiled.entry(component.clone()).or_default() += bytes;
             inner.total += bytes;
         });
     }
 
-    pub fn remove_compiled(&self, plugin: &Arc<str>, bytes: u64) {
+    pub fn remove_compiled(&self, component: &Arc<str>, bytes: u64) {
         self.change(|inner, _| {
-            if let Some(c) = inner.compiled.get_mut(plugin) {
+            if let Some(c) = inner.compiled.get_mut(component) {
                 let b = bytes.min(*c);
                 *c -= b;
                 inner.total -= b;
                 if *c == 0 {
-                    inner.compiled.remove(plugin);
+                    inner.compiled.remove(component);
                 }
             }
         });
         self.released.notify_waiters();
+    }
+
+    /// Reserves `bytes` for a compile of `plugin`, if they fit with
+    /// `keep_free` bytes still free afterwards.
+    pub fn reserve_compile(&self, plugin: &Arc<str>, bytes: u64, keep_free: u64) -> Option<u64> {
+        self.change(|inner, budget| {
+            if inner.total + bytes + keep_free > budget {
+                return None;
+            }
+            inner.next_id += 1;
+            let id = inner.next_id;
+            inner.compiles.insert(id, (plugin.clone(), bytes));
+            inner.total += bytes;
+            Some(id)
+        })
+    }
+
+    /// Ends a compile's reservation (its transient memory is gone).
+    pub fn release_compile(&self, id: u64) {
+        self.change(|inner, _| {
+            if let Some((_, bytes)) = inner.compiles.remove(&id) {
+                inner.total -= bytes;
+            }
+        });
+        self.released.notify_waiters();
+    }
+
+    /// Sets the measured memory above the baseline; the part no charge
+    /// explains joins the pressure level.
+    pub fn observe_measured(&self, measured: u64) {
+        self.change(|inner, _| inner.unexplained = measured.saturating_sub(inner.total));
+    }
+
+    /// Charges plus the unexplained rest: what pressure levels are computed on.
+    pub fn effective(&self) -> u64 {
+        let inner = self.inner.lock().unwrap();
+        inner.total + inner.unexplained
     }
 
     /// Waits until some memory is released (or `timeout` passes).
@@ -225,6 +282,8 @@ impl Ledger {
             level: inner.level,
             instances,
             compiled: inner.compiled.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            compiles: inner.compiles.values().map(|(p, b)| (p.to_string(), *b)).collect(),
+            unexplained: inner.unexplained,
         }
     }
 
@@ -233,9 +292,10 @@ impl Ledger {
         let (result, change) = {
             let mut inner = self.inner.lock().unwrap();
             let result = f(&mut inner, self.budget);
-            let level = self.thresholds.level(inner.total, self.budget);
+            let effective = inner.total + inner.unexplained;
+            let level = self.thresholds.level(effective, self.budget);
             let change = (level != inner.level)
-                .then(|| LevelChange { from: inner.level, to: level, used: inner.total, budget: self.budget });
+                .then(|| LevelChange { from: inner.level, to: level, used: effective, budget: self.budget });
             inner.level = level;
             (result, change)
         };
@@ -283,6 +343,28 @@ mod tests {
         assert_eq!(l.used(), 600);
         assert!(l.grow(a, 400, false));
         assert_eq!(l.used(), 1000);
+    }
+
+    #[test]
+    fn compile_reservations_count_and_the_unexplained_rest_raises_the_level() {
+        let l = ledger(100);
+        let p: Arc<str> = "p".into();
+        let c = l.reserve_compile(&p, 70, 0).unwrap();
+        assert!(l.reserve_compile(&p, 31, 0).is_none(), "a second compile does not fit");
+        assert!(l.reserve_compile(&p, 10, 21).is_none(), "nor one that leaves too little free");
+        assert!(l.admit(&p, 31).is_none(), "nor does an instance");
+        assert_eq!(l.snapshot().compiles, vec![("p".to_string(), 70)]);
+        l.release_compile(c);
+        assert_eq!(l.used(), 0);
+        let sha: Arc<str> = "sha".into();
+        l.add_compiled(&sha, 10);
+        l.add_compiled(&sha, 10);
+        assert_eq!(l.used(), 20);
+        l.observe_measured(90);
+        assert_eq!((l.used(), l.effective(), l.level()), (20, 90, Level::Critical));
+        assert!(l.admit(&p, 50).is_some(), "admission counts charges only");
+        l.observe_measured(0);
+        assert_eq!(l.effective(), 70);
     }
 
     #[test]

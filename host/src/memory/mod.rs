@@ -12,6 +12,7 @@ pub use ledger::{InstanceId, InstanceUsage, Ledger, LevelChange, Snapshot};
 pub use pressure::{Level, Thresholds};
 pub use report::{InstanceReport, MemoryReport, PluginMemory};
 pub(crate) use report::spawn_monitor;
+pub use report::{process_rss, CompileReservation};
 
 use std::time::Duration;
 

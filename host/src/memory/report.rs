@@ -36,19 +36,40 @@ pub struct PluginMemory {
     pub instances: Vec<InstanceReport>,
 }
 
+/// A compile in flight and what it reserved.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompileReservation {
+    pub plugin: String,
+    pub reserved_bytes: u64,
+}
+
 /// The whole picture.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryReport {
     pub budget: u64,
-    /// Bytes charged: instances (max of reserved and used) plus compiled code.
+    /// Bytes charged: instances (max of reserved and used), compiled code
+    /// (once per component) and compiles in flight.
     pub used: u64,
+    /// What pressure levels are computed on: `used` plus `unexplained_bytes`.
+    pub effective: u64,
     pub level: Level,
     pub thresholds: Thresholds,
+    /// Instance reservations not yet used.
     pub reserved_bytes: u64,
     pub compiled_bytes: u64,
+    /// Compiles running now and what each reserved.
+    pub compiles: Vec<CompileReservation>,
+    pub compile_reserved_bytes: u64,
+    pub compile: crate::compile::CompileStats,
     pub plugins: Vec<PluginMemory>,
-    /// Reported beside the ledger, never mixed into it.
+    /// RSS of the host process.
     pub process_rss: u64,
+    /// RSS of its compile workers, summed.
+    pub worker_rss: u64,
+    /// Host RSS before any plugin loaded; RSS above it is plugins' memory.
+    pub baseline_rss: u64,
+    /// RSS (host and workers) above the baseline that no charge explains.
+    pub unexplained_bytes: u64,
     pub system_available: u64,
     pub system_total: u64,
     pub recent_evictions: Vec<Eviction>,
@@ -64,12 +85,13 @@ impl Host {
             for view in plugin.idle_view() {
                 idle.insert(view.id, view.since.elapsed().as_millis() as u64);
             }
+            let sha = plugin.loaded().map(|l| l.sha256().to_string());
             plugins.push(PluginMemory {
                 name: plugin.name.to_string(),
                 priority: plugin.manifest.priority,
                 limit_per_instance: plugin.manifest.limits.memory.as_u64(),
                 instance_bytes: 0,
-                compiled_bytes: snap.compiled.get(&*plugin.name).copied().unwrap_or(0),
+                compiled_bytes: sha.and_then(|s| snap.compiled.get(&s).copied()).unwrap_or(0),
                 instances: Vec::new(),
             });
         }
@@ -82,34 +104,69 @@ impl Host {
             p.instances.push(InstanceReport { state: if idle_ms.is_some() { "idle" } else { "busy" }, idle_ms, usage });
         }
         let (rss, available, total) = self.system_memory();
+        let worker_rss: u64 = self.inner.compiler.worker_pids().into_iter().map(process_rss).sum();
+        let compiles: Vec<CompileReservation> =
+            snap.compiles.iter().map(|(p, b)| CompileReservation { plugin: p.clone(), reserved_bytes: *b }).collect();
+        let baseline = self.inner.baseline_rss.load(std::sync::atomic::Ordering::Relaxed);
         MemoryReport {
             budget: snap.budget,
             used: snap.used,
+            effective: snap.used + snap.unexplained,
             level: snap.level,
             thresholds: self.inner.ledger.thresholds(),
             reserved_bytes: reserved,
             compiled_bytes: snap.compiled.values().sum(),
+            compile_reserved_bytes: compiles.iter().map(|c| c.reserved_bytes).sum(),
+            compiles,
+            compile: self.compile_stats(),
             plugins,
             process_rss: rss,
+            worker_rss,
+            baseline_rss: baseline,
+            unexplained_bytes: (rss + worker_rss).saturating_sub(baseline).saturating_sub(snap.used),
             system_available: available,
             system_total: total,
             recent_evictions: self.inner.evictions.lock().unwrap().iter().cloned().collect(),
         }
     }
 
-    /// (process RSS, system available, system total) from sysinfo.
+    /// (process RSS, system available, system total).
     fn system_memory(&self) -> (u64, u64, u64) {
-        use sysinfo::{ProcessRefreshKind, ProcessesToUpdate};
         let mut sys = self.inner.system.lock().unwrap();
         sys.refresh_memory();
-        let rss = sysinfo::get_current_pid()
-            .ok()
-            .and_then(|pid| {
-                sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, ProcessRefreshKind::nothing().with_memory());
-                sys.process(pid).map(|p| p.memory())
-            })
-            .unwrap_or(0);
-        (rss, sys.available_memory(), sys.total_memory())
+        (process_rss(std::process::id()), sys.available_memory(), sys.total_memory())
+    }
+
+    /// Measures RSS (host and compile workers) above the baseline and tells
+    /// the ledger, so pressure follows real memory.
+    pub(crate) fn measure(&self) {
+        let rss = process_rss(std::process::id());
+        let workers: u64 = self.inner.compiler.worker_pids().into_iter().map(process_rss).sum();
+        let baseline = self.inner.baseline_rss.load(std::sync::atomic::Ordering::Relaxed);
+        self.inner.ledger.observe_measured((rss + workers).saturating_sub(baseline));
+    }
+
+    /// What holds the budget now, for `over_budget` messages.
+    pub(crate) fn budget_holders(&self) -> String {
+        let snap = self.inner.ledger.snapshot();
+        let idle: std::collections::HashSet<u64> =
+            self.inner.registry.list().iter().flat_map(|p| p.idle_view()).map(|v| v.id).collect();
+        let (mut busy, mut idle_bytes) = (0u64, 0u64);
+        for i in &snap.instances {
+            if idle.contains(&i.id) {
+                idle_bytes += i.charged_bytes;
+            } else {
+                busy += i.charged_bytes;
+            }
+        }
+        let size = crate::error::size;
+        format!(
+            "busy instances {}, idle instances {}, compiled code {}, compiles {}",
+            size(busy),
+            size(idle_bytes),
+            size(snap.compiled.values().sum()),
+            size(snap.compiles.iter().map(|c| c.1).sum())
+        )
     }
 
     /// Memory samples newer than `since` (unix ms), oldest first.
@@ -165,6 +222,15 @@ impl Host {
     }
 }
 
+/// Resident bytes of process `pid` (0 if it is gone), from `/proc/<pid>/statm`.
+pub fn process_rss(pid: u32) -> u64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else { return 0 };
+    let pages: u64 = text.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    pages * page
+}
+
 /// Starts the monitor thread: idle timeouts, pressure relief (right away when
 /// the level rises), and periodic samples. It stops when the host is dropped.
 pub(crate) fn spawn_monitor(host: &Host, kicked: Receiver<()>) {
@@ -180,6 +246,7 @@ pub(crate) fn spawn_monitor(host: &Host, kicked: Receiver<()>) {
             }
             let Some(inner) = weak.upgrade() else { return };
             let host = Host { inner };
+            host.measure();
             host.expire_idle();
             host.relieve_pressure();
             if last_sample.elapsed() >= sample_every {

@@ -66,6 +66,15 @@ pub struct HostGauges {
     /// 0 low, 1 medium, 2 high, 3 critical.
     pub level: u8,
     pub rss: u64,
+    pub worker_rss: u64,
+    pub unexplained: u64,
+    pub compiled: u64,
+    pub compile_reserved: u64,
+    pub compiles_running: u64,
+    pub compiles_waiting: u64,
+    pub compiles_total: u64,
+    pub compile_failures: u64,
+    pub compiles_refused: u64,
     pub plugins: Vec<PluginGauges>,
 }
 
@@ -96,10 +105,25 @@ impl Collector for HostGauges {
             ("hostel_memory_used_bytes", "Bytes charged in the ledger (instances, reservations, compiled code)", self.used),
             ("hostel_memory_pressure_level", "Pressure level: 0 low, 1 medium, 2 high, 3 critical", self.level as u64),
             ("hostel_process_rss_bytes", "Resident set size of the host process", self.rss),
+            ("hostel_compile_worker_rss_bytes", "Resident set size of the compile workers running now, summed", self.worker_rss),
+            ("hostel_memory_unexplained_bytes", "RSS (host and workers) above the host's baseline that no ledger charge explains", self.unexplained),
+            ("hostel_memory_compiled_bytes", "Compiled code of loaded components, once per component", self.compiled),
+            ("hostel_compile_reserved_bytes", "Memory reserved by compiles in flight", self.compile_reserved),
+            ("hostel_compiles_running", "Compiles running now", self.compiles_running),
+            ("hostel_compiles_waiting", "Compiles waiting in the compile queue", self.compiles_waiting),
         ];
         for (name, help, value) in host {
             let gauge = ConstGauge::new(value as i64);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let totals = [
+            ("hostel_compiles", "Compiles run (artifact-cache misses)", self.compiles_total),
+            ("hostel_compile_worker_failures", "Compile workers that crashed, were killed or timed out", self.compile_failures),
+            ("hostel_compiles_refused", "Compiles refused because their memory reservation could not fit", self.compiles_refused),
+        ];
+        for (name, help, value) in totals {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
         }
         let per_plugin: [(&str, &str, fn(&PluginGauges) -> u64); 3] = [
             ("hostel_plugin_memory_bytes", "Bytes charged to the plugin's instances", |p| p.memory_bytes),

@@ -111,6 +111,15 @@ impl crate::Host {
             used: report.used,
             level: report.level as u8,
             rss: report.process_rss,
+            worker_rss: report.worker_rss,
+            unexplained: report.unexplained_bytes,
+            compiled: report.compiled_bytes,
+            compile_reserved: report.compile_reserved_bytes,
+            compiles_running: report.compile.queue.running as u64,
+            compiles_waiting: report.compile.queue.waiting as u64,
+            compiles_total: report.compile.compiles,
+            compile_failures: report.compile.worker_failures,
+            compiles_refused: report.compile.refused,
             plugins,
         })
     }

@@ -216,6 +216,41 @@ pub enum ManifestError {
     Field { path: PathBuf, field: &'static str, message: String },
 }
 
+/// Largest manifest text accepted (scan and upload).
+pub const MAX_MANIFEST: usize = 256 << 10;
+const MAX_DESCRIPTION: usize = 1024;
+const MAX_KEYS: usize = 256;
+const MAX_KEY: usize = 128;
+const MAX_VALUE: usize = 64 << 10;
+const MILLI: Duration = Duration::from_millis(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+type FieldError<'a> = &'a dyn Fn(&'static str, String) -> ManifestError;
+
+fn duration_in(field: FieldError, name: &'static str, d: Duration, min: Duration, max: Duration) -> Result<(), ManifestError> {
+    if d < min || d > max {
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        return Err(field(name, format!("{} is outside {} to {}", show(d), show(min), show(max))));
+    }
+    Ok(())
+}
+
+fn bytes_in(field: FieldError, name: &'static str, b: ByteSize, min: u64, max: u64) -> Result<(), ManifestError> {
+    if b.as_u64() < min || b.as_u64() > max {
+        let size = crate::error::size;
+        return Err(field(name, format!("{} is outside {} to {}", size(b.as_u64()), size(min), size(max))));
+    }
+    Ok(())
+}
+
+fn count_in(field: FieldError, name: &'static str, n: u64, min: u64, max: u64) -> Result<(), ManifestError> {
+    if n < min || n > max {
+        return Err(field(name, format!("{n} is outside {min} to {max}")));
+    }
+    Ok(())
+}
+
 /// True for names safe as URL segments and directory names.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -223,6 +258,17 @@ pub fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
+}
+
+fn too_long(text: &str, path: &Path) -> Result<(), ManifestError> {
+    if text.len() > MAX_MANIFEST {
+        return Err(ManifestError::Field {
+            path: path.to_path_buf(),
+            field: "(the whole manifest)",
+            message: format!("{} is above the limit of {}", crate::error::size(text.len() as u64), crate::error::size(MAX_MANIFEST as u64)),
+        });
+    }
+    Ok(())
 }
 
 impl Manifest {
@@ -237,6 +283,7 @@ impl Manifest {
     /// beside it (`component` may be left out).
     pub fn parse_upload(text: &str) -> Result<Manifest, ManifestError> {
         let path = Path::new("uploaded manifest");
+        too_long(text, path)?;
         let mut manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim().replace('\n', " "),
@@ -263,6 +310,7 @@ impl Manifest {
 
     /// Parses and validates manifest text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        too_long(text, path)?;
         let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim().replace('\n', " "),
@@ -295,33 +343,46 @@ impl Manifest {
             }
         }
         let l = &self.limits;
-        if l.memory.as_u64() < 64 * 1024 {
-            return Err(field("limits.memory", format!("{} is below one wasm page (64KiB)", l.memory)));
-        }
+        bytes_in(&field, "limits.memory", l.memory, 64 << 10, 16 << 30)?;
         if l.memory_estimate > l.memory {
             return Err(field(
                 "limits.memory_estimate",
                 format!("{} is above limits.memory {}", l.memory_estimate, l.memory),
             ));
         }
-        if l.max_output.as_u64() < 1024 {
-            return Err(field("limits.max_output", "must be at least 1KiB".into()));
-        }
-        if l.call_timeout.is_zero() {
-            return Err(field("limits.call_timeout", "must be above zero".into()));
-        }
-        if l.load_timeout.is_zero() {
-            return Err(field("limits.load_timeout", "must be above zero".into()));
-        }
+        bytes_in(&field, "limits.max_output", l.max_output, 1 << 10, 1 << 30)?;
+        duration_in(&field, "limits.call_timeout", l.call_timeout, MILLI, HOUR)?;
+        duration_in(&field, "limits.load_timeout", l.load_timeout, MILLI, HOUR)?;
         let p = &self.pool;
-        if p.max_instances == 0 {
-            return Err(field("pool.max_instances", "must be at least 1".into()));
-        }
+        count_in(&field, "pool.max_instances", p.max_instances as u64, 1, 10_000)?;
+        count_in(&field, "pool.max_idle", p.max_idle as u64, 0, 10_000)?;
+        count_in(&field, "pool.max_queue", p.max_queue as u64, 0, 100_000)?;
+        duration_in(&field, "pool.idle_timeout", p.idle_timeout, Duration::ZERO, 30 * DAY)?;
+        duration_in(&field, "pool.queue_timeout", p.queue_timeout, Duration::ZERO, HOUR)?;
         if p.min_warm > p.max_instances {
             return Err(field(
                 "pool.min_warm",
                 format!("{} is above pool.max_instances {}", p.min_warm, p.max_instances),
             ));
+        }
+        count_in(&field, "breaker.failures", self.breaker.failures as u64, 0, 1_000_000)?;
+        duration_in(&field, "breaker.cooldown", self.breaker.cooldown, Duration::ZERO, DAY)?;
+        if let Some(ttl) = self.cache.ttl {
+            duration_in(&field, "cache.ttl", ttl, Duration::ZERO, 30 * DAY)?;
+        }
+        count_in(&field, "cache.pure", self.cache.pure.len() as u64, 0, 256)?;
+        count_in(&field, "description", self.description.len() as u64, 0, MAX_DESCRIPTION as u64)?;
+        count_in(&field, "version", self.version.len() as u64, 1, 64)?;
+        count_in(&field, "dependencies", self.dependencies.len() as u64, 0, 64)?;
+        count_in(&field, "capabilities.allowed_hosts", self.capabilities.allowed_hosts.len() as u64, 0, 256)?;
+        count_in(&field, "capabilities.read_only_dirs", self.capabilities.read_only_dirs.len() as u64, 0, 64)?;
+        for (name, map) in [("config", &self.config), ("capabilities.env", &self.capabilities.env)] {
+            let name: &'static str = name;
+            count_in(&field, name, map.len() as u64, 0, MAX_KEYS as u64)?;
+            if let Some((k, _)) = map.iter().find(|(k, v)| k.is_empty() || k.len() > MAX_KEY || v.len() > MAX_VALUE) {
+                let shown: String = k.chars().take(40).collect();
+                return Err(field(name, format!("key {shown:?}: keys must be 1-{MAX_KEY} bytes and values at most {} KiB", MAX_VALUE >> 10)));
+            }
         }
         for host in &self.capabilities.allowed_hosts {
             if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
@@ -380,6 +441,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("capabilities.allowed_hosts"), "{e}");
+    }
+
+    #[test]
+    fn durations_sizes_and_counts_have_sane_ranges() {
+        let base = "name='a'\nversion='1'\nkind='connector'\ncomponent='a.wasm'\n";
+        for (extra, field) in [
+            ("[limits]\ncall_timeout='500000000000years'", "limits.call_timeout"),
+            ("[limits]\nload_timeout='2h'", "limits.load_timeout"),
+            ("[limits]\nmemory='1TiB'", "limits.memory"),
+            ("[limits]\nmax_output='2GiB'", "limits.max_output"),
+            ("[cache]\nttl='100000000000years'", "cache.ttl"),
+            ("[breaker]\ncooldown='400d'", "breaker.cooldown"),
+            ("[pool]\nqueue_timeout='2h'", "pool.queue_timeout"),
+            ("[pool]\nmax_instances=20000", "pool.max_instances"),
+        ] {
+            let e = parse(&format!("{base}{extra}")).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(&format!("field `{field}`")) && e.contains("outside"), "{extra}: {e}");
+        }
+        let many: String = (0..300).map(|i| format!("k{i} = 'v'\n")).collect();
+        let e = parse(&format!("{base}[config]\n{many}")).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("field `config`"), "{e}");
+        let e = parse(&format!("{base}description = '{}'", "x".repeat(2000))).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("field `description`"), "{e}");
+        let e = Manifest::parse_upload(&"#".repeat(300 << 10)).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("above the limit"), "{e}");
     }
 }
 

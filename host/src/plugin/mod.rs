@@ -1,14 +1,19 @@
 //! A registered plugin: its manifest, its lifecycle state and its counters.
 //!
-//! Lifecycle: `registered` (known, not compiled) → `loading` → `loaded`
-//! (compiled, `InstancePre` ready) or `failed` (with the reason). Unloading goes
-//! back to `registered`; a failed plugin is retried only by an explicit load.
+//! Lifecycle: `registered` (known, not compiled) → `loading` (queued for a
+//! compile, compiling or mapping) → `loaded` (compiled, `InstancePre` ready)
+//! or `failed` (with the reason). Unloading goes back to `registered`. A
+//! failure that will repeat (a broken component) is retried only by an
+//! explicit load; one that may not (a timeout, a crashed compile worker) is
+//! retried by the next call after a backoff. A compile refused for lack of
+//! memory leaves the plugin `registered`.
 
 pub mod manifest;
 
 pub use manifest::{Kind, Manifest, ManifestError};
 
 use crate::bindings::{caption::CaptionModelPre, connector::ConnectorPluginPre, pdf::PdfProcessorPre};
+use crate::compile::Compiled;
 use crate::instance::{Instance, InstanceState};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,29 +40,28 @@ pub enum Pre {
     Caption(CaptionModelPre<InstanceState>),
 }
 
-/// A compiled, linked component ready to instantiate. Its compiled code is
-/// charged to the ledger while it lives (in-flight calls may outlive an unload).
+/// A compiled, linked component ready to instantiate. The compiled code is
+/// shared with every plugin of the same sha256 and charged to the ledger
+/// while anyone holds it (in-flight calls may outlive an unload).
 pub struct Loaded {
-    pub component: Component,
+    pub compiled: Arc<Compiled>,
     pub pre: Pre,
     pub loaded_at: SystemTime,
-    pub compile_time: Duration,
     /// Bumped on every load, so instances of an unloaded generation are dropped.
     pub generation: u64,
-    /// sha256 of the component bytes.
-    pub sha256: String,
-    /// Bytes of compiled machine code.
-    pub code_bytes: u64,
-    /// Deserialized from the artifact cache rather than compiled.
-    pub from_cache: bool,
-    pub(crate) charge: Option<(Arc<crate::memory::Ledger>, Arc<str>)>,
 }
 
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        if let Some((ledger, plugin)) = &self.charge {
-            ledger.remove_compiled(plugin, self.code_bytes);
-        }
+impl Loaded {
+    pub fn component(&self) -> &Component {
+        &self.compiled.component
+    }
+    /// sha256 of the component bytes.
+    pub fn sha256(&self) -> &str {
+        &self.compiled.sha256
+    }
+    /// Bytes of compiled machine code.
+    pub fn code_bytes(&self) -> u64 {
+        self.compiled.code_bytes
     }
 }
 
@@ -78,6 +82,28 @@ struct Slot {
     state: State,
     loaded: Option<Arc<Loaded>>,
     error: Option<String>,
+    /// The load in flight, which every caller waits on.
+    loading: Option<tokio::sync::watch::Receiver<LoadProgress>>,
+    /// After a transient failure: when the next call may try again.
+    retry_at: Option<Instant>,
+    /// Transient failures in a row (sets the backoff).
+    attempts: u32,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot { state: State::Registered, loaded: None, error: None, loading: None, retry_at: None, attempts: 0 }
+    }
+}
+
+/// Where a load in flight is.
+#[derive(Clone)]
+pub(crate) enum LoadProgress {
+    /// Waiting for a compile slot since then.
+    Queued(Instant),
+    /// Compiling, mapping or linking.
+    Working,
+    Done(Result<Arc<Loaded>, crate::loader::LoadFailure>),
 }
 
 /// Where a plugin came from.
@@ -125,8 +151,6 @@ pub struct Plugin {
     pub gate: crate::pool::Gate,
     pub breaker: crate::pool::Breaker,
     slot: Mutex<Slot>,
-    /// Held while compiling, so concurrent first calls compile once.
-    pub(crate) load_lock: tokio::sync::Mutex<()>,
     /// Warm instances waiting for the next call.
     idle: Mutex<Vec<Idle>>,
     generation: AtomicU64,
@@ -156,8 +180,7 @@ impl Plugin {
             component_path,
             source,
             stats: Stats::default(),
-            slot: Mutex::new(Slot { state: State::Registered, loaded: None, error: None }),
-            load_lock: tokio::sync::Mutex::new(()),
+            slot: Mutex::new(Slot::new()),
             idle: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
             retired: AtomicBool::new(false),
@@ -194,19 +217,60 @@ impl Plugin {
         self.generation.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub(crate) fn set_loading(&self) {
+    /// The load in flight, or a new one made by `start` (called under the
+    /// slot's lock, so concurrent callers share one load). `retry` also
+    /// restarts a failed plugin. `Err` is the failure callers get without a load.
+    pub(crate) fn join_load(
+        &self,
+        retry: bool,
+        start: impl FnOnce() -> tokio::sync::watch::Receiver<LoadProgress>,
+    ) -> Result<tokio::sync::watch::Receiver<LoadProgress>, (String, Option<Instant>)> {
         let mut slot = self.slot.lock().unwrap();
+        if let Some(rx) = &slot.loading {
+            return Ok(rx.clone());
+        }
+        if let (State::Loaded, Some(loaded)) = (slot.state, &slot.loaded) {
+            // Finished between the caller's look and now.
+            return Ok(tokio::sync::watch::channel(LoadProgress::Done(Ok(loaded.clone()))).1);
+        }
+        if slot.state == State::Failed && !retry {
+            let due = slot.retry_at.is_some_and(|at| Instant::now() >= at);
+            if !due {
+                return Err((slot.error.clone().unwrap_or_default(), slot.retry_at));
+            }
+        }
+        let rx = start();
+        slot.loading = Some(rx.clone());
         slot.state = State::Loading;
+        Ok(rx)
+    }
+
+    /// Where the load in flight is, if one is.
+    pub(crate) fn load_phase(&self) -> Option<&'static str> {
+        let slot = self.slot.lock().unwrap();
+        slot.loading.as_ref().map(|rx| match &*rx.borrow() {
+            LoadProgress::Queued(_) => "queued",
+            _ => "compiling",
+        })
     }
 
     pub(crate) fn set_loaded(&self, loaded: Arc<Loaded>) {
         let mut slot = self.slot.lock().unwrap();
-        *slot = Slot { state: State::Loaded, loaded: Some(loaded), error: None };
+        *slot = Slot { state: State::Loaded, loaded: Some(loaded), ..Slot::new() };
     }
 
-    pub(crate) fn set_failed(&self, message: String) {
+    /// A failure: sticky unless `transient`, which backs off 1 s, 2 s, 4 s … 60 s.
+    pub(crate) fn set_failed(&self, message: String, transient: bool) {
         let mut slot = self.slot.lock().unwrap();
-        *slot = Slot { state: State::Failed, loaded: None, error: Some(message) };
+        let attempts = if transient { slot.attempts + 1 } else { 0 };
+        let retry_at = transient.then(|| Instant::now() + Duration::from_secs(1u64 << (attempts - 1).min(6)).min(Duration::from_secs(60)));
+        *slot = Slot { state: State::Failed, error: Some(message), retry_at, attempts, ..Slot::new() };
+    }
+
+    /// Back to `registered` (a load refused for lack of memory, not a fault).
+    pub(crate) fn set_registered(&self) {
+        let mut slot = self.slot.lock().unwrap();
+        *slot = Slot::new();
     }
 
     /// Drops the compiled component and every idle instance; in-flight calls
@@ -215,7 +279,9 @@ impl Plugin {
         let was_loaded = {
             let mut slot = self.slot.lock().unwrap();
             let was = slot.loaded.is_some();
-            *slot = Slot { state: State::Registered, loaded: None, error: None };
+            if slot.loading.is_none() {
+                *slot = Slot::new();
+            }
             was
         };
         self.idle.lock().unwrap().clear();

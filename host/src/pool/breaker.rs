@@ -74,7 +74,7 @@ impl Breaker {
             State::Open { .. } => false,
         };
         *s = match *s {
-            _ if open => State::Open { until: Instant::now() + self.cooldown },
+            _ if open => State::Open { until: crate::invoke::deadline(self.cooldown) },
             State::Closed { failures } => State::Closed { failures: failures + 1 },
             other => other,
         };

@@ -47,6 +47,30 @@ impl Host {
                 return Err(Error::Sha256Mismatch { expected: expected.to_string(), actual });
             }
         }
+        // Uploads that could never run are refused now, with what they need.
+        let budget = self.inner.ledger.budget();
+        let estimate = manifest.limits.memory_estimate.as_u64();
+        if estimate > budget {
+            return Err(Error::InvalidManifest(format!(
+                "limits.memory_estimate: {} is above the host's memory budget of {}",
+                crate::error::size(estimate),
+                crate::error::size(budget)
+            )));
+        }
+        let initial = crate::compile::initial_memory(&component)
+            .map_err(|message| Error::InvalidComponent { plugin: name.clone(), message })?;
+        let limit = manifest.limits.memory.as_u64();
+        if initial > limit {
+            return Err(Error::InvalidComponent {
+                plugin: name,
+                message: format!(
+                    "its memories start at {} together, above its limits.memory of {}; raise limits.memory to at least {}",
+                    crate::error::size(initial),
+                    crate::error::size(limit),
+                    crate::error::size(initial)
+                ),
+            });
+        }
         let previous = self.inner.registry.get(&name);
         if previous.as_ref().is_some_and(|p| p.source == Source::Dir) {
             return Err(Error::Conflict(format!(
@@ -66,12 +90,12 @@ impl Host {
         manifest.sha256 = Some(actual.clone());
         let plugin = Arc::new(uploaded(manifest.clone(), data, &relative));
         if let Err(e) = self.ensure_loaded(&plugin, true).await {
-            let message = match e {
-                Error::PluginFailed { message, .. } => message,
-                other => other.to_string(),
-            };
             self.forget_component(db, data, &actual);
-            return Err(Error::InvalidComponent { plugin: name, message });
+            return Err(match e {
+                Error::PluginFailed { message, .. } => Error::InvalidComponent { plugin: name, message },
+                // Not the component's fault (memory, queue, time): the caller may retry.
+                other => other,
+            });
         }
         let now = millis(SystemTime::now());
         let row = PluginRow {
@@ -121,7 +145,7 @@ impl Host {
         // leave the plugin loaded or its file behind.
         let host = self.clone();
         let tail = tokio::spawn(async move {
-            let deadline = Instant::now() + plugin.manifest.limits.call_timeout + Duration::from_secs(1);
+            let deadline = crate::invoke::deadline(plugin.manifest.limits.call_timeout.saturating_add(Duration::from_secs(1)));
             while plugin.stats.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }

@@ -51,7 +51,7 @@ impl SharedCache {
             tracing::warn!(plugin = &**plugin, key, bytes = value.len(), "cache value over {MAX_VALUE} bytes not stored");
             return;
         }
-        let expires = ttl_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        let expires = ttl_ms.map(|ms| crate::invoke::deadline(Duration::from_millis(ms)));
         self.inner.insert((plugin.clone(), key), Entry { value: value.into(), expires });
     }
 

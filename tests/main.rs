@@ -1,0 +1,24 @@
+//! Every end-to-end test in one binary (one link of wasmtime instead of
+//! one per file): the real `hostel` binary over loopback HTTP with the real
+//! plugins. Run one area with `cargo test --release --test e2e memory::`.
+
+mod cache;
+mod capabilities;
+mod caption;
+mod caption_minilm;
+mod cli;
+mod compile;
+mod connector;
+mod crash;
+mod dashboard;
+mod errors;
+mod generic;
+mod jobs;
+mod lifecycle;
+mod memory;
+mod operator;
+mod pdf;
+mod pool;
+mod reliability;
+mod soak;
+mod upload;
