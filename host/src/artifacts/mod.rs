@@ -16,7 +16,7 @@
 
 mod source;
 
-pub use source::SourceIndex;
+pub use source::{Hashed, SourceIndex};
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};

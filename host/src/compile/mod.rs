@@ -95,6 +95,16 @@ pub(crate) struct Job {
     pub sha256: Arc<str>,
     pub wasm_len: u64,
     pub timeout: Duration,
+    /// The artifact cache was looked at already (a miss): go straight to compiling.
+    pub cache_checked: bool,
+}
+
+/// What [`Host::find_component`] found.
+pub(crate) struct Found {
+    pub hashed: crate::artifacts::Hashed,
+    /// The compiled component, if loaded for another name or mapped from the cache.
+    pub ready: Option<Arc<Compiled>>,
+    pub cache_checked: bool,
 }
 
 /// Counters of the compile service.
@@ -227,9 +237,53 @@ impl Host {
         (rx, true)
     }
 
+    /// The fast path of a load, in one blocking step: the component's sha256
+    /// (a `stat` when its identity is known), then the compiled component if
+    /// another name has it loaded, else mapped from the artifact cache unless
+    /// a compile of it is in flight.
+    pub(crate) async fn find_component(&self, path: PathBuf) -> std::io::Result<Found> {
+        let host = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let compiler = &host.inner.compiler;
+            let hashed = compiler.sources.sha256(&path)?;
+            if let Some(c) = compiler.loaded(&hashed.sha256) {
+                compiler.shared_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Found { hashed, ready: Some(c), cache_checked: false });
+            }
+            let (Some(artifacts), false) = (&host.inner.artifacts, compiler.inflight.lock().unwrap().contains_key(hashed.sha256.as_str())) else {
+                return Ok(Found { hashed, ready: None, cache_checked: false });
+            };
+            let started = Instant::now();
+            if let Some(len) = artifacts.entry_len(&hashed.sha256) {
+                if host.inner.ledger.used() + len > host.inner.ledger.budget() {
+                    host.make_room(len);
+                }
+            }
+            let Some(component) = artifacts.load(&host.inner.runtime.engine, &hashed.sha256) else {
+                return Ok(Found { hashed, ready: None, cache_checked: true });
+            };
+            compiler.mapped.fetch_add(1, Ordering::Relaxed);
+            let sha: Arc<str> = hashed.sha256.as_str().into();
+            let mut shared = compiler.shared.lock().unwrap();
+            // Another name may have mapped it at the same moment: keep one.
+            let c = match shared.get(&sha).and_then(Weak::upgrade) {
+                Some(existing) => existing,
+                None => {
+                    let c = host.adopt(component, &sha, true, started.elapsed());
+                    shared.insert(sha, Arc::downgrade(&c));
+                    c
+                }
+            };
+            Ok(Found { hashed, ready: Some(c), cache_checked: true })
+        });
+        joined.await.map_err(|e| std::io::Error::other(format!("load task failed: {e}")))?
+    }
+
     async fn produce(&self, job: Job, progress: &watch::Sender<Progress>) -> Result<Arc<Compiled>, Failure> {
-        if let Some(c) = self.map_cached(&job).await {
-            return Ok(c);
+        if !job.cache_checked {
+            if let Some(c) = self.map_cached(&job).await {
+                return Ok(c);
+            }
         }
         let compiler = &self.inner.compiler;
         let _ = progress.send(Progress::Queued { since: Instant::now() });

@@ -186,6 +186,7 @@ impl Host {
     }
 
     pub(crate) async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
+        let started = Instant::now();
         let engine = &self.inner.runtime.engine;
         let id = self.admit(plugin, deadline).await?;
         let ledger = self.inner.ledger.clone();
@@ -214,6 +215,7 @@ impl Host {
             Err(e) => return Err(classify(plugin, &store, e)),
         };
         plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(plugin = &*plugin.name, us = started.elapsed().as_micros() as u64, "instantiated");
         Ok(Instance { id, store, raw, exports, uses: 1 })
     }
 

@@ -167,19 +167,16 @@ impl Host {
                 crate::error::size(budget)
             )));
         }
-        let path = plugin.component_path.clone();
-        let sources = self.clone();
-        let hashed = tokio::task::spawn_blocking(move || sources.inner.compiler.sources.sha256(&path))
-            .await
-            .map_err(|e| LoadFailure::Transient(format!("load task failed: {e}")))?
-            .map_err(|e| {
-                tracing::error!(plugin = %name, path = %plugin.component_path.display(), "cannot read the component: {e}");
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    LoadFailure::Failed("its component file is missing (build the plugins with scripts/build-plugins.sh)".into())
-                } else {
-                    LoadFailure::Transient(format!("cannot read its component: {e}"))
-                }
-            })?;
+        let t0 = Instant::now();
+        let found = self.find_component(plugin.component_path.clone()).await.map_err(|e| {
+            tracing::error!(plugin = %name, path = %plugin.component_path.display(), "cannot read the component: {e}");
+            if e.kind() == std::io::ErrorKind::NotFound {
+                LoadFailure::Failed("its component file is missing (build the plugins with scripts/build-plugins.sh)".into())
+            } else {
+                LoadFailure::Transient(format!("cannot read its component: {e}"))
+            }
+        })?;
+        let (hashed, ready) = (found.hashed, found.ready);
         if let Some(pin) = &plugin.manifest.sha256 {
             if !pin.eq_ignore_ascii_case(&hashed.sha256) {
                 return Err(LoadFailure::Failed(format!("component sha256 {} does not match the manifest's pin {pin}", hashed.sha256)));
@@ -192,8 +189,14 @@ impl Host {
             sha256: hashed.sha256.as_str().into(),
             wasm_len: hashed.len,
             timeout: plugin.manifest.limits.load_timeout,
+            cache_checked: found.cache_checked,
         };
-        let (mut compile, started) = self.component(job);
+        let t1 = Instant::now();
+        let (mut compile, started) = match ready {
+            // Shared or just mapped: no task, no queue.
+            Some(c) => (tokio::sync::watch::channel(Progress::Done(Ok(c))).1, false),
+            None => self.component(job),
+        };
         let compiled = loop {
             let step = match &*compile.borrow_and_update() {
                 Progress::Done(r) => Some(r.clone()),
@@ -238,7 +241,9 @@ impl Host {
                 )));
             }
         }
+        let t2 = Instant::now();
         let pre = link(self, plugin, &compiled.component).map_err(LoadFailure::Failed)?;
+        tracing::debug!(plugin = %name, sha_us = (t1 - t0).as_micros() as u64, component_us = (t2 - t1).as_micros() as u64, link_us = t2.elapsed().as_micros() as u64, "load steps");
         Ok(Arc::new(Loaded { compiled, pre, loaded_at: SystemTime::now(), generation: plugin.next_generation() }))
     }
 
