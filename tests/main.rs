@@ -13,6 +13,7 @@ mod crash;
 mod dashboard;
 mod errors;
 mod generic;
+mod hardening;
 mod jobs;
 mod lifecycle;
 mod memory;

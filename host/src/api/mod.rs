@@ -6,8 +6,10 @@ mod auth;
 mod error;
 mod invoke;
 mod jobs;
+mod redact;
 
 pub use error::{status_of, ApiError};
+pub use redact::{scrub, Operator};
 
 use crate::host::{Host, PluginInfo};
 use crate::registry::Rejected;
@@ -43,12 +45,16 @@ impl Default for ApiOptions {
 /// list, health and metrics do not.
 pub fn router(host: Host, options: ApiOptions) -> Router {
     let token: Option<Arc<str>> = options.token.as_deref().map(Arc::from);
-    let (routes, _) = documented(token).split_for_parts();
+    let (routes, _) = documented(token.clone()).split_for_parts();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body))
+        // A panic anywhere in a handler is a 500 for that request, never a
+        // dropped connection; the layer above gives it the error shape.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(token, redact::layer))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -153,13 +159,38 @@ struct PluginList {
 }
 
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins", summary = "Every plugin (state, counters) and rejected manifests", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
-async fn list_plugins(State(host): State<Host>) -> Json<PluginList> {
-    Json(PluginList { plugins: host.plugins(), rejected: host.rejected() })
+async fn list_plugins(State(host): State<Host>, axum::Extension(Operator(operator)): axum::Extension<Operator>) -> Json<PluginList> {
+    let mut list = PluginList { plugins: host.plugins(), rejected: host.rejected() };
+    if !operator {
+        list.plugins.iter_mut().for_each(public_info);
+        for r in &mut list.rejected {
+            r.error = scrub(&r.error);
+            // The manifest's own folder and file, not where it lives on the host.
+            let tail: Vec<_> = r.path.components().rev().take(2).collect();
+            r.path = tail.into_iter().rev().collect();
+        }
+    }
+    Json(list)
+}
+
+/// What a caller who is not an operator may see of a plugin.
+fn public_info(info: &mut PluginInfo) {
+    if let Some(e) = &info.error {
+        info.error = Some(scrub(e));
+    }
 }
 
 #[utoipa::path(get, path = "/v1/plugins/{name}", tag = "plugins", summary = "One plugin: state, memory, pool, breaker", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
-async fn show_plugin(State(host): State<Host>, Path(name): Path<String>) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(host.plugin_info(&name)?))
+async fn show_plugin(
+    State(host): State<Host>,
+    axum::Extension(Operator(operator)): axum::Extension<Operator>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let mut info = host.plugin_info(&name)?;
+    if !operator {
+        public_info(&mut info);
+    }
+    Ok(Json(info))
 }
 
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins", summary = "Upload a plugin or a new version (hot reload): multipart manifest + component [+ sha256]", request_body(content_type = "multipart/form-data", description = "fields: manifest (TOML), component (.wasm), sha256 (optional)"), responses((status = 201, description = "registered"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]

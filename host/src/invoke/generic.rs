@@ -251,7 +251,7 @@ impl Host {
     pub async fn batch(&self, items: Vec<BatchItem>, concurrency: usize) -> Vec<Result<Value>> {
         use futures::StreamExt;
         futures::stream::iter(items)
-            .map(|item| async move { self.invoke_json(&item.plugin, &item.export, &item.args).await })
+            .map(|item| async move { super::unpanicked(self.invoke_json(&item.plugin, &item.export, &item.args)).await })
             .buffered(concurrency.max(1))
             .collect()
             .await

@@ -192,6 +192,8 @@ impl Host {
         let ledger = self.inner.ledger.clone();
         let mut store = new_store(engine, plugin, &self.inner.cache, Some((ledger.clone(), id))).map_err(|message| {
             ledger.release(id);
+            // What calls get is what the plugin's state says (retried after a backoff).
+            plugin.set_failed(message.clone(), true);
             Error::PluginFailed { plugin: plugin.name.to_string(), message }
         })?;
         store.data_mut().deadline = Some(deadline);
@@ -267,6 +269,20 @@ impl Host {
     /// Finishes a call whose export cannot return a `plugin-error`.
     pub(crate) fn finish_infallible<T: serde::Serialize>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T> {
         self.finish(lease, outcome.map(Ok))
+    }
+}
+
+/// Runs `call`; a panic inside it becomes this call's `internal` error
+/// (a batch item or a job stage fails alone, the host serves on).
+pub(crate) async fn unpanicked<T>(call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(call).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            tracing::error!("a call panicked: {}", what.as_deref().unwrap_or("?"));
+            Err(Error::Internal("the host failed while handling this call (a bug: it was logged); the host serves on".into()))
+        }
     }
 }
 
@@ -364,6 +380,21 @@ mod tests {
         let long = "é".repeat(5000); // 10,000 bytes, 2 per character
         let cut = bounded(long);
         assert!(cut.starts_with(&"é".repeat(2048)) && cut.ends_with("… (10000 bytes, cut)"), "{}", &cut[cut.len() - 40..]);
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_call_is_that_calls_internal_error() {
+        let ok = super::unpanicked(async { Ok::<_, crate::Error>(7) }).await;
+        assert_eq!(ok.unwrap(), 7);
+        let boom = super::unpanicked(async {
+            if true {
+                panic!("overflow when adding duration to instant");
+            }
+            Ok::<u32, crate::Error>(0)
+        })
+        .await;
+        let e = boom.unwrap_err();
+        assert_eq!(e.code(), "internal", "{e}");
     }
 
     #[test]

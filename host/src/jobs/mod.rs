@@ -149,8 +149,15 @@ impl Host {
         self.update_job(job.clone());
         let host = self.clone();
         tokio::spawn(async move {
+            // The slot is given back however the job ends, a panic included.
+            struct Slot(Host);
+            impl Drop for Slot {
+                fn drop(&mut self) {
+                    self.0.inner.jobs.running.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            let _slot = Slot(host.clone());
             host.run_job(id, stages).await;
-            host.inner.jobs.running.fetch_sub(1, Ordering::SeqCst);
         });
         Ok(job)
     }
@@ -190,7 +197,7 @@ impl Host {
             self.update_job(job.clone());
             let started = Instant::now();
             let args = substitute(&stage.args, &previous);
-            let outcome = self.invoke_json_measured(&stage.plugin, &stage.export, &args).await;
+            let outcome = crate::invoke::unpanicked(self.invoke_json_measured(&stage.plugin, &stage.export, &args)).await;
             let report = &mut job.stages[i];
             report.duration_ms = Some(started.elapsed().as_millis() as u64);
             match outcome {

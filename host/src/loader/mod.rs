@@ -167,6 +167,15 @@ impl Host {
                 crate::error::size(budget)
             )));
         }
+        // A grant that cannot be made fails the load, so the state says what calls get.
+        for grant in &plugin.manifest.capabilities.read_only_dirs {
+            if !plugin.dir.join(&grant.host).is_dir() {
+                return Err(LoadFailure::Failed(format!(
+                    "capabilities.read_only_dirs: cannot grant directory {}: it does not exist",
+                    grant.host.display()
+                )));
+            }
+        }
         let t0 = Instant::now();
         let found = self.find_component(plugin.component_path.clone()).await.map_err(|e| {
             tracing::error!(plugin = %name, path = %plugin.component_path.display(), "cannot read the component: {e}");

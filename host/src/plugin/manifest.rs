@@ -292,18 +292,15 @@ impl Manifest {
             manifest.component = PathBuf::from(format!("{}.wasm", manifest.name));
         }
         manifest.validate(path)?;
-        // An upload comes over the network: its directory grants stay inside
-        // the plugin's own directory under the data dir.
-        for grant in &manifest.capabilities.read_only_dirs {
-            let escapes = grant.host.is_absolute()
-                || grant.host.components().any(|c| !matches!(c, std::path::Component::Normal(_)));
-            if escapes {
-                return Err(ManifestError::Field {
-                    path: path.to_path_buf(),
-                    field: "capabilities.read_only_dirs",
-                    message: format!("{} must be a relative path inside the plugin's directory in an upload", grant.host.display()),
-                });
-            }
+        // An upload carries no files: a directory grant could only name an
+        // empty folder (every call would fail) or a host path (never granted
+        // over the network). Directories go to plugins in the plugins dir.
+        if !manifest.capabilities.read_only_dirs.is_empty() {
+            return Err(ManifestError::Field {
+                path: path.to_path_buf(),
+                field: "capabilities.read_only_dirs",
+                message: "an upload carries no files to grant; put plugins that need directories in the plugins directory".into(),
+            });
         }
         Ok(manifest)
     }
