@@ -51,7 +51,7 @@ async fn plugin_commands_tables_and_json() {
     let (ok, out, _) = tokio::task::block_in_place(|| hostel(&s, &["pools"]));
     assert!(ok && out.contains("hello-connector"), "{out}");
     let (ok, out, _) = tokio::task::block_in_place(|| hostel(&s, &["memory"]));
-    assert!(ok && out.contains("used") && out.contains("hello-connector"), "{out}");
+    assert!(ok && out.contains("used") && out.contains("hello-connector") && out.contains("compiles: 0 of "), "{out}");
     s.wait_for("/v1/invocations", 10, |b| b["total"] == 2).await;
     let (ok, out, _) = tokio::task::block_in_place(|| hostel(&s, &["invocations", "--plugin", "hello-connector"]));
     assert!(ok && out.contains("call") && out.contains("of 1 calls"), "{out}");

@@ -66,13 +66,20 @@ pub fn fields(body: &Value) -> String {
 }
 
 pub fn memory(body: &Value) -> String {
+    let q = &body["compile"]["queue"];
     let mut out = format!(
-        "used {} of {} ({}), compiled code {}, process RSS {}\n",
+        "used {} of {} ({}), compiled code {}, process RSS {}\ncompiles: {} of {} running, {} queued, {} reserved; workers' RSS {}; unexplained {}\n",
         bytes(&body["used"]),
         bytes(&body["budget"]),
         text(&body["level"]),
         bytes(&body["compiled_bytes"]),
         bytes(&body["process_rss"]),
+        text(&q["running"]),
+        text(&q["limit"]),
+        text(&q["waiting"]),
+        bytes(&body["compile_reserved_bytes"]),
+        bytes(&body["worker_rss"]),
+        bytes(&body["unexplained_bytes"]),
     );
     let mut t = table(&["plugin", "priority", "instances", "instance memory", "compiled", "limit per instance"]);
     for p in body["plugins"].as_array().into_iter().flatten() {
