@@ -13,6 +13,7 @@ mod crash;
 mod dashboard;
 mod errors;
 mod generic;
+mod hardening_net;
 mod jobs;
 mod lifecycle;
 mod memory;
