@@ -166,8 +166,10 @@ async fn uploads_that_can_never_run_are_refused_with_what_they_need() {
     assert_eq!(status, 201, "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_killed_compile_worker_fails_only_its_plugin_and_leaves_nothing_half_written() {
+/// One try: kill the victim's compile worker as soon as it shows. `None`
+/// when the kill came too late (the worker had already answered: on a
+/// loaded machine the killer thread may not run for a second).
+async fn kill_one_worker() -> Option<()> {
     let plugins = PluginsDir::new();
     plugins.add_copy("pdf-text", "victim", true, |m| m).add_copy("pdf-text", "bystander", true, |m| m);
     let data = tempfile::tempdir().unwrap();
@@ -180,9 +182,12 @@ async fn a_killed_compile_worker_fails_only_its_plugin_and_leaves_nothing_half_w
         std::thread::spawn(move || {
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while std::time::Instant::now() < deadline {
-                if let Some(worker) = children_of(pid).first() {
-                    unsafe_kill(*worker);
-                    killed.store(*worker as u64, Ordering::Relaxed);
+                let worker = children_of(pid).into_iter().find(|c| {
+                    std::fs::read(format!("/proc/{c}/cmdline")).is_ok_and(|b| String::from_utf8_lossy(&b).contains("__compile-worker"))
+                });
+                if let Some(worker) = worker {
+                    unsafe_kill(worker);
+                    killed.store(worker as u64, Ordering::Relaxed);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(2));
@@ -197,6 +202,9 @@ async fn a_killed_compile_worker_fails_only_its_plugin_and_leaves_nothing_half_w
     let ((vs, vb), (bs, bb)) = futures::future::join(victim, bystander).await;
     killer.join().unwrap();
     assert!(killed.load(Ordering::Relaxed) > 0, "a worker was seen and killed");
+    if vs == 200 {
+        return None;
+    }
     assert_eq!(vs, 503, "{vb}");
     let message = error_message(&vb, "plugin_failed");
     assert!(message.contains("signal 9"), "{message}");
@@ -215,9 +223,20 @@ async fn a_killed_compile_worker_fails_only_its_plugin_and_leaves_nothing_half_w
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = info_call(&s, "victim").await;
     assert_eq!(status, 200, "{body}");
+    Some(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_compile_worker_fails_only_its_plugin_and_leaves_nothing_half_written() {
+    for _ in 0..3 {
+        if kill_one_worker().await.is_some() {
+            return;
+        }
+    }
+    panic!("in three tries the kill never landed before the worker finished");
+}
+
+/// SIGKILL (a worker that just exited is no failure here: the try says so).
 fn unsafe_kill(pid: u32) {
-    let status = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
-    assert!(status.success());
+    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
 }

@@ -14,6 +14,7 @@ mod dashboard;
 mod errors;
 mod generic;
 mod hardening;
+mod hardening_net;
 mod jobs;
 mod lifecycle;
 mod memory;

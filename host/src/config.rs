@@ -35,6 +35,10 @@ pub struct Config {
     pub invocation_retention: u64,
     /// Bearer token required on management routes; none means open (loopback only by default).
     pub token: Option<String>,
+    /// Routes that need the token: `management` or `all` (but `/`, `/healthz`, `/readyz`, `/openapi.json`).
+    pub auth: crate::api::Auth,
+    /// Connection limits and timeouts of the HTTP server.
+    pub http: crate::api::HttpLimits,
 }
 
 /// `[memory]` in the config file.
@@ -102,6 +106,8 @@ impl Default for Config {
             artifact_format: crate::artifacts::Format::Raw,
             invocation_retention: 100_000,
             token: None,
+            auth: crate::api::Auth::Management,
+            http: crate::api::HttpLimits::default(),
         }
     }
 }
@@ -123,7 +129,7 @@ impl Config {
         Ok(config)
     }
 
-    /// Every duration and size within its documented range (README, "Memory").
+    /// Every duration, size and count within its documented range (README's config block).
     pub fn validate(&self) -> Result<(), String> {
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
@@ -134,6 +140,9 @@ impl Config {
             ("memory.sample_interval", self.memory.sample_interval, ms(10), s(86_400)),
             ("memory.admission_wait", self.memory.admission_wait, Duration::ZERO, s(3600)),
             ("engine.compile_queue_timeout", self.engine.compile_queue_timeout, Duration::ZERO, s(86_400)),
+            ("http.header_timeout", self.http.header_timeout, ms(100), s(3600)),
+            ("http.body_timeout", self.http.body_timeout, ms(100), s(86_400)),
+            ("http.idle_timeout", self.http.idle_timeout, ms(100), s(86_400)),
         ];
         for (field, d, min, max) in durations {
             if d < min || d > max {
@@ -158,6 +167,7 @@ impl Config {
             ("engine.max_concurrent_compiles", self.engine.max_concurrent_compiles as u64, 0, 256),
             ("invocation_retention", self.invocation_retention, 0, 100_000_000),
             ("memory.history_retention", self.memory.history_retention, 0, 100_000_000),
+            ("http.max_connections", self.http.max_connections as u64, 1, 1_000_000),
         ];
         for (field, n, min, max) in counts {
             if n < min || n > max {
@@ -170,6 +180,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     #[test]
     fn out_of_range_values_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
@@ -179,6 +191,10 @@ mod tests {
             ("[memory]\nbudget = '1KiB'", "memory.budget"),
             ("[engine]\ncompile_queue_timeout = '500000000000years'", "engine.compile_queue_timeout"),
             ("[engine]\nmax_concurrent_compiles = 100000", "engine.max_concurrent_compiles"),
+            ("[http]\nheader_timeout = '0s'", "http.header_timeout"),
+            ("[http]\nbody_timeout = '2days'", "http.body_timeout"),
+            ("[http]\nidle_timeout = '1ms'", "http.idle_timeout"),
+            ("[http]\nmax_connections = 0", "http.max_connections"),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = super::Config::load(&path).unwrap_err().to_string();
@@ -186,5 +202,11 @@ mod tests {
         }
         std::fs::write(&path, "[engine]\ncompile = 'process'\nmax_concurrent_compiles = 2").unwrap();
         assert_eq!(super::Config::load(&path).unwrap().engine.compile_slots(), 2);
+        std::fs::write(&path, "auth = 'all'\n[http]\nidle_timeout = '1s'\nmax_connections = 8").unwrap();
+        let c = super::Config::load(&path).unwrap();
+        assert_eq!((c.auth, c.http.idle_timeout, c.http.max_connections), (crate::api::Auth::All, Duration::from_secs(1), 8));
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10), "unset keys keep their defaults");
+        std::fs::write(&path, "auth = 'everything'").unwrap();
+        assert!(super::Config::load(&path).unwrap_err().to_string().contains("management"));
     }
 }

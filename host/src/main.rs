@@ -111,6 +111,10 @@ async fn run() -> anyhow::Result<()> {
                 cfg.token = Some(v);
             }
             cfg.validate().map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+            // Checked after the flags: the token often comes from HOSTEL_TOKEN, not the file.
+            if cfg.auth == api::Auth::All && cfg.token.is_none() {
+                anyhow::bail!("invalid settings: `auth = \"all\"` needs a token (`token`, --token or HOSTEL_TOKEN)");
+            }
             serve(cfg).await
         }
         Command::Plugin(command) => cli::Client::new(cli.remote).plugin(command).await,
@@ -164,7 +168,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };
-    api::serve(listener, host.clone(), ApiOptions { max_body: cfg.max_body.as_u64() as usize, token: cfg.token.clone() }, shutdown).await?;
+    let options = ApiOptions { max_body: cfg.max_body.as_u64() as usize, token: cfg.token.clone(), auth: cfg.auth, http: cfg.http };
+    api::serve(listener, host.clone(), options, shutdown).await?;
     host.sample_memory();
     host.flush_history();
     Ok(())

@@ -1,5 +1,6 @@
-//! The bearer token on management routes. Without a configured token the
-//! routes are open (the server binds loopback by default).
+//! The bearer token on management routes (or on every route but health and
+//! the dashboard page). Without a configured token the routes are open (the
+//! server binds loopback by default).
 
 use super::ApiError;
 use axum::extract::{Request, State};
@@ -7,6 +8,18 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+
+/// Which routes need the token: `auth` in the host config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// Upload, delete, load, unload, jobs, history, admin, cache.
+    #[default]
+    Management,
+    /// Also invoking, batches, plugin lists and exports, metrics: for a server
+    /// reachable by clients that may not call plugins.
+    All,
+}
 
 /// Lets the request through if it carries `Authorization: Bearer <token>`.
 pub(crate) async fn require_token(State(token): State<Option<Arc<str>>>, request: Request, next: Next) -> Response {

@@ -6,9 +6,12 @@ mod auth;
 mod error;
 mod invoke;
 mod jobs;
+mod limits;
 mod redact;
 
+pub use auth::Auth;
 pub use error::{status_of, ApiError};
+pub use limits::HttpLimits;
 pub use redact::{scrub, Operator};
 
 use crate::host::{Host, PluginInfo};
@@ -30,27 +33,32 @@ use tower_http::trace::TraceLayer;
 pub struct ApiOptions {
     /// Largest request body accepted (PDF uploads included).
     pub max_body: usize,
-    /// Bearer token required on management routes, if set.
+    /// Bearer token required on the routes `auth` names, if set.
     pub token: Option<String>,
+    /// Management routes only, or every route but health and the dashboard page.
+    pub auth: Auth,
+    /// Connection limits and timeouts.
+    pub http: HttpLimits,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        ApiOptions { max_body: 32 << 20, token: None }
+        ApiOptions { max_body: 32 << 20, token: None, auth: Auth::Management, http: HttpLimits::default() }
     }
 }
 
 /// The full router. Management routes (load, unload, admin, cache, history)
-/// need the bearer token when one is set; invoking and reading the plugin
-/// list, health and metrics do not.
+/// need the bearer token when one is set; with `Auth::All` so does every
+/// other route but `/`, `/healthz`, `/readyz` and `/openapi.json`.
 pub fn router(host: Host, options: ApiOptions) -> Router {
     let token: Option<Arc<str>> = options.token.as_deref().map(Arc::from);
-    let (routes, _) = documented(token.clone()).split_for_parts();
+    let (routes, _) = documented(token.clone(), options.auth).split_for_parts();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body))
+        .layer(axum::middleware::from_fn_with_state(options.http.body_timeout, limits::body_deadline))
         // A panic anywhere in a handler is a 500 for that request, never a
         // dropped connection; the layer above gives it the error shape.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
@@ -67,7 +75,8 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
 
 /// Every route with its OpenAPI description, registered together so the
 /// published document cannot miss a route.
-fn documented(token: Option<Arc<str>>) -> OpenApiRouter<Host> {
+fn documented(token: Option<Arc<str>>, auth: Auth) -> OpenApiRouter<Host> {
+    let guard = || axum::middleware::from_fn_with_state(token.clone(), auth::require_token);
     let management = OpenApiRouter::new()
         .routes(routes!(upload_plugin))
         .routes(routes!(delete_plugin))
@@ -75,27 +84,32 @@ fn documented(token: Option<Arc<str>>) -> OpenApiRouter<Host> {
         .routes(routes!(unload_plugin))
         .merge(admin::routes())
         .merge(jobs::routes())
-        .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
+        .route_layer(guard());
+    let usage = OpenApiRouter::new()
+        .routes(routes!(metrics))
+        .routes(routes!(list_plugins))
+        .routes(routes!(show_plugin))
+        .merge(invoke::routes());
+    let usage = if auth == Auth::All { usage.route_layer(guard()) } else { usage };
+    // Always open: probes, the page that asks for the token, and the API's
+    // description (the same for every server of this version).
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(dashboard))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
         .routes(routes!(openapi_json))
-        .routes(routes!(list_plugins))
-        .routes(routes!(show_plugin))
-        .merge(invoke::routes())
+        .merge(usage)
         .merge(management)
 }
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented(None).split_for_parts().1
+    documented(None, Auth::Management).split_for_parts().1
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Hostel", description = "A WebAssembly plugin host: lazy loading, measured memory, warm pools, eviction, HTTP control. Management routes (tag admin, and plugin upload/delete/load/unload) need `Authorization: Bearer <token>` when the server has a token."),
+    info(title = "Hostel", description = "A WebAssembly plugin host: lazy loading, measured memory, warm pools, eviction, HTTP control. Management routes (tag admin, and plugin upload/delete/load/unload) need `Authorization: Bearer <token>` when the server has a token; with `auth = \"all\"` every route does but /, /healthz, /readyz and /openapi.json."),
     components(schemas(ErrorBody, ErrorDetail)),
     tags((name = "plugins"), (name = "invoke"), (name = "jobs"), (name = "admin"), (name = "host"))
 )]
@@ -114,14 +128,16 @@ pub(crate) struct ErrorDetail {
     message: String,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves, within the
+/// connection limits and timeouts of `options.http`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     host: Host,
     options: ApiOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(host, options)).with_graceful_shutdown(shutdown).await
+    let limits = options.http;
+    limits::serve(listener, router(host, options), limits, shutdown).await
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "host", summary = "Liveness", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
