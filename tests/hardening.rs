@@ -119,8 +119,6 @@ async fn oversized_manifests_and_uploads_that_can_never_run_are_refused() {
     assert!(error_message(&body, "invalid_manifest").contains("above the host's memory budget of 256 MiB"));
     let (_, list) = s.get("/v1/plugins").await;
     assert!(list["plugins"].as_array().unwrap().is_empty(), "nothing was registered: {list}");
-    let (_, list) = s.get("/v1/plugins").await;
-    assert!(list.to_string().len() < 64 << 10, "the list stays small");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -144,12 +144,6 @@ impl Config {
             ("http.body_timeout", self.http.body_timeout, ms(100), s(86_400)),
             ("http.idle_timeout", self.http.idle_timeout, ms(100), s(86_400)),
         ];
-        for (field, d, min, max) in durations {
-            if d < min || d > max {
-                let f = |d: Duration| humantime::format_duration(d).to_string();
-                return Err(format!("`{field}`: {} is outside {} to {}", f(d), f(min), f(max)));
-            }
-        }
         let sizes = [
             ("max_body", self.max_body.as_u64(), 1 << 10, 4 << 30),
             ("cache_size", self.cache_size.as_u64(), 0, 64 << 30),
@@ -169,10 +163,14 @@ impl Config {
             ("memory.history_retention", self.memory.history_retention, 0, 100_000_000),
             ("http.max_connections", self.http.max_connections as u64, 1, 1_000_000),
         ];
-        for (field, n, min, max) in counts {
-            if n < min || n > max {
-                return Err(format!("`{field}`: {n} is outside {min} to {max}"));
-            }
+        use crate::error::{duration, out_of_range, size};
+        let problem = durations
+            .into_iter()
+            .find_map(|(f, d, min, max)| out_of_range(d, min, max, duration).map(|m| (f, m)))
+            .or_else(|| sizes.into_iter().find_map(|(f, b, min, max)| out_of_range(b, min, max, |v| size(*v)).map(|m| (f, m))))
+            .or_else(|| counts.into_iter().find_map(|(f, n, min, max)| out_of_range(n, min, max, u64::to_string).map(|m| (f, m))));
+        if let Some((field, message)) = problem {
+            return Err(format!("`{field}`: {message}"));
         }
         self.memory.levels.validate()
     }

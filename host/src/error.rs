@@ -165,6 +165,17 @@ impl Error {
     }
 }
 
+/// "VALUE is outside MIN to MAX" when `value` is out of its range: the one
+/// wording of every range check (manifests and the host config).
+pub(crate) fn out_of_range<T: PartialOrd>(value: T, min: T, max: T, show: impl Fn(&T) -> String) -> Option<String> {
+    (value < min || value > max).then(|| format!("{} is outside {} to {}", show(&value), show(&min), show(&max)))
+}
+
+/// A duration for people: `10s`, `1h`.
+pub(crate) fn duration(d: &Duration) -> String {
+    humantime::format_duration(*d).to_string()
+}
+
 /// A byte count for people: `16 MiB`, `1.5 GiB`, `300 B`.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -23,11 +23,12 @@ pub struct SourceIndex {
     known: Mutex<HashMap<PathBuf, (Identity, String)>>,
 }
 
-/// A component file's sha256, and its bytes when they had to be read.
+/// A component file's sha256.
 pub struct Hashed {
     pub sha256: String,
-    pub bytes: Option<Vec<u8>>,
     pub len: u64,
+    /// Whether the file had to be read and hashed (its identity was new).
+    pub hashed_now: bool,
 }
 
 impl SourceIndex {
@@ -44,14 +45,14 @@ impl SourceIndex {
         let identity = Identity::of(&std::fs::metadata(path)?);
         if let Some((known, sha)) = self.known.lock().unwrap().get(path) {
             if *known == identity {
-                return Ok(Hashed { sha256: sha.clone(), bytes: None, len: identity.len });
+                return Ok(Hashed { sha256: sha.clone(), len: identity.len, hashed_now: false });
             }
         }
         let record = self.record_path(path);
         if let Some(rec) = record.as_ref().and_then(|r| std::fs::read(r).ok()).and_then(|t| serde_json::from_slice::<Record>(&t).ok()) {
             if rec.identity == identity {
                 self.known.lock().unwrap().insert(path.to_path_buf(), (identity, rec.sha256.clone()));
-                return Ok(Hashed { sha256: rec.sha256, bytes: None, len: identity.len });
+                return Ok(Hashed { sha256: rec.sha256, len: identity.len, hashed_now: false });
             }
         }
         let bytes = std::fs::read(path)?;
@@ -65,7 +66,7 @@ impl SourceIndex {
                 tracing::debug!(path = %r.display(), "cannot remember a component's sha256: {e}");
             }
         }
-        Ok(Hashed { sha256, bytes: Some(bytes), len: identity.len })
+        Ok(Hashed { sha256, len: identity.len, hashed_now: true })
     }
 
     fn record_path(&self, path: &Path) -> Option<PathBuf> {
@@ -86,11 +87,11 @@ mod tests {
         std::fs::write(&file, b"one").unwrap();
         let index = SourceIndex::new(Some(dir.path().join("sources")));
         let first = index.sha256(&file).unwrap();
-        assert!(first.bytes.is_some());
+        assert!(first.hashed_now);
         assert_eq!(first.sha256, hex::encode(Sha256::digest(b"one")));
-        assert!(index.sha256(&file).unwrap().bytes.is_none(), "second time from memory");
+        assert!(!index.sha256(&file).unwrap().hashed_now, "second time from memory");
         let restarted = SourceIndex::new(Some(dir.path().join("sources")));
-        assert!(restarted.sha256(&file).unwrap().bytes.is_none(), "after a restart from the record");
+        assert!(!restarted.sha256(&file).unwrap().hashed_now, "after a restart from the record");
         std::thread::sleep(std::time::Duration::from_millis(5));
         std::fs::write(&file, b"two").unwrap();
         let changed = restarted.sha256(&file).unwrap();

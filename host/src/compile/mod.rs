@@ -250,28 +250,21 @@ impl Host {
                 compiler.shared_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Found { hashed, ready: Some(c), cache_checked: false });
             }
-            let (Some(artifacts), false) = (&host.inner.artifacts, compiler.inflight.lock().unwrap().contains_key(hashed.sha256.as_str())) else {
+            if compiler.inflight.lock().unwrap().contains_key(hashed.sha256.as_str()) {
                 return Ok(Found { hashed, ready: None, cache_checked: false });
-            };
-            let started = Instant::now();
-            if let Some(len) = artifacts.entry_len(&hashed.sha256) {
-                if host.inner.ledger.used() + len > host.inner.ledger.budget() {
-                    host.make_room(len);
-                }
             }
-            let Some(component) = artifacts.load(&host.inner.runtime.engine, &hashed.sha256) else {
+            let sha: Arc<str> = hashed.sha256.as_str().into();
+            let Some(mapped) = host.map_artifact(&sha) else {
                 return Ok(Found { hashed, ready: None, cache_checked: true });
             };
-            compiler.mapped.fetch_add(1, Ordering::Relaxed);
-            let sha: Arc<str> = hashed.sha256.as_str().into();
             let mut shared = compiler.shared.lock().unwrap();
-            // Another name may have mapped it at the same moment: keep one.
+            // Another name may have mapped it at the same moment: keep one
+            // (ours is dropped, and its charge with it).
             let c = match shared.get(&sha).and_then(Weak::upgrade) {
                 Some(existing) => existing,
                 None => {
-                    let c = host.adopt(component, &sha, true, started.elapsed());
-                    shared.insert(sha, Arc::downgrade(&c));
-                    c
+                    shared.insert(sha, Arc::downgrade(&mapped));
+                    mapped
                 }
             };
             Ok(Found { hashed, ready: Some(c), cache_checked: true })
@@ -281,7 +274,9 @@ impl Host {
 
     async fn produce(&self, job: Job, progress: &watch::Sender<Progress>) -> Result<Arc<Compiled>, Failure> {
         if !job.cache_checked {
-            if let Some(c) = self.map_cached(&job).await {
+            // A compile of it may have ended since the load looked.
+            let (host, sha) = (self.clone(), job.sha256.clone());
+            if let Ok(Some(c)) = tokio::task::spawn_blocking(move || host.map_artifact(&sha)).await {
                 return Ok(c);
             }
         }
@@ -327,21 +322,19 @@ impl Host {
         Ok(self.adopt(component, &job.sha256, false, took))
     }
 
-    /// A cache hit: map the artifact (no queue, no compile reservation).
-    async fn map_cached(&self, job: &Job) -> Option<Arc<Compiled>> {
-        let artifacts = self.inner.artifacts.clone()?;
-        // Its code joins the ledger: make room for it first if we can.
-        if let Some(len) = artifacts.entry_len(&job.sha256) {
+    /// A cache hit (blocking): map the artifact; no queue, no compile
+    /// reservation. Its code joins the ledger: room is made first if it can be.
+    fn map_artifact(&self, sha256: &Arc<str>) -> Option<Arc<Compiled>> {
+        let artifacts = self.inner.artifacts.as_ref()?;
+        if let Some(len) = artifacts.entry_len(sha256) {
             if self.inner.ledger.used() + len > self.inner.ledger.budget() {
                 self.make_room(len);
             }
         }
-        let engine = self.inner.runtime.engine.clone();
-        let sha = job.sha256.clone();
         let started = Instant::now();
-        let component = tokio::task::spawn_blocking(move || artifacts.load(&engine, &sha)).await.ok()??;
+        let component = artifacts.load(&self.inner.runtime.engine, sha256)?;
         self.inner.compiler.mapped.fetch_add(1, Ordering::Relaxed);
-        Some(self.adopt(component, &job.sha256, true, started.elapsed()))
+        Some(self.adopt(component, sha256, true, started.elapsed()))
     }
 
     /// Maps an artifact just written by a compile.

@@ -214,7 +214,7 @@ impl Host {
         });
         let (raw, exports) = match exports {
             Ok(e) => e,
-            Err(e) => return Err(classify(plugin, &store, e)),
+            Err(e) => return Err(classify(self, plugin, &store, e)),
         };
         plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(plugin = &*plugin.name, us = started.elapsed().as_micros() as u64, "instantiated");
@@ -256,7 +256,7 @@ impl Host {
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 plugin.stats.discarded.fetch_add(1, Ordering::Relaxed);
-                let error = classify(plugin, &instance.store, e);
+                let error = classify(self, plugin, &instance.store, e);
                 tracing::warn!(plugin = &*plugin.name, code = error.code(), "instance discarded: {error}");
                 if !matches!(error, Error::OverBudget { .. }) && plugin.breaker.failure() {
                     tracing::warn!(plugin = &*plugin.name, "circuit opened after repeated failures");
@@ -339,7 +339,7 @@ fn fits<T: serde::Serialize>(value: &T, limit: u64) -> bool {
 }
 
 /// Turns a wasmtime failure into the error a caller can act on.
-fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceState>, e: wasmtime::Error) -> Error {
+fn classify(host: &Host, plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceState>, e: wasmtime::Error) -> Error {
     let name = plugin.name.to_string();
     if e.is::<OutputLimit>() {
         return Error::OutputTooLarge { plugin: name, limit: plugin.manifest.limits.max_output.as_u64() };
@@ -353,7 +353,7 @@ fn classify(plugin: &Plugin, store: &wasmtime::Store<crate::instance::InstanceSt
     }
     if state.limiter.hit_budget {
         let (used, budget) = state.limiter.ledger().map(|l| (l.used(), l.budget())).unwrap_or((0, 0));
-        return Error::OverBudget { plugin: name, needed: state.limiter.refused, used, budget, holders: String::from("instances and compiled code") };
+        return Error::OverBudget { plugin: name, needed: state.limiter.refused, used, budget, holders: host.budget_holders() };
     }
     let mut message = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {

@@ -229,26 +229,15 @@ const DAY: Duration = Duration::from_secs(86_400);
 type FieldError<'a> = &'a dyn Fn(&'static str, String) -> ManifestError;
 
 fn duration_in(field: FieldError, name: &'static str, d: Duration, min: Duration, max: Duration) -> Result<(), ManifestError> {
-    if d < min || d > max {
-        let show = |d: Duration| humantime::format_duration(d).to_string();
-        return Err(field(name, format!("{} is outside {} to {}", show(d), show(min), show(max))));
-    }
-    Ok(())
+    crate::error::out_of_range(d, min, max, crate::error::duration).map_or(Ok(()), |m| Err(field(name, m)))
 }
 
 fn bytes_in(field: FieldError, name: &'static str, b: ByteSize, min: u64, max: u64) -> Result<(), ManifestError> {
-    if b.as_u64() < min || b.as_u64() > max {
-        let size = crate::error::size;
-        return Err(field(name, format!("{} is outside {} to {}", size(b.as_u64()), size(min), size(max))));
-    }
-    Ok(())
+    crate::error::out_of_range(b.as_u64(), min, max, |v| crate::error::size(*v)).map_or(Ok(()), |m| Err(field(name, m)))
 }
 
 fn count_in(field: FieldError, name: &'static str, n: u64, min: u64, max: u64) -> Result<(), ManifestError> {
-    if n < min || n > max {
-        return Err(field(name, format!("{n} is outside {min} to {max}")));
-    }
-    Ok(())
+    crate::error::out_of_range(n, min, max, u64::to_string).map_or(Ok(()), |m| Err(field(name, m)))
 }
 
 /// True for names safe as URL segments and directory names.
