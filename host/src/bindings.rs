@@ -6,7 +6,7 @@
 /// Imports every world gets: types, log, config, cache.
 pub mod services {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "hostel:plugin/host-services",
         additional_derives: [serde::Serialize],
     });
@@ -16,7 +16,7 @@ pub mod services {
 macro_rules! world {
     ($world:literal) => {
         wasmtime::component::bindgen!({
-            path: "../wit",
+            path: "../wit/0.1.0",
             world: $world,
             with: {
                 "hostel:plugin/types": crate::bindings::services::hostel::plugin::types,

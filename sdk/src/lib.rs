@@ -20,7 +20,7 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "wit/0.1.0",
         world: "hostel:plugin/host-services",
         generate_all,
     });
@@ -33,7 +33,7 @@ pub use bindings::hostel::plugin::types::{ErrorCode, Metadata, PluginError};
 macro_rules! world {
     ($world:literal, $export:literal, $module:literal) => {
         wit_bindgen::generate!({
-            path: "wit",
+            path: "wit/0.1.0",
             world: $world,
             with: {
                 "hostel:plugin/types@0.1.0": crate::bindings::hostel::plugin::types,
