@@ -24,3 +24,4 @@ mod pool;
 mod reliability;
 mod soak;
 mod upload;
+mod worlds;

@@ -172,7 +172,7 @@ async fn openapi_lists_every_route_and_every_listed_route_answers() {
         ("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/openapi.json"),
         ("GET", "/v1/plugins"), ("POST", "/v1/plugins"), ("GET", "/v1/plugins/{name}"), ("DELETE", "/v1/plugins/{name}"),
         ("POST", "/v1/plugins/{name}/load"), ("POST", "/v1/plugins/{name}/unload"),
-        ("POST", "/v1/plugins/{name}/pdf/info"), ("POST", "/v1/plugins/{name}/pdf/text"),
+        ("POST", "/v1/plugins/{name}/pdf/info"), ("POST", "/v1/plugins/{name}/pdf/text"), ("POST", "/v1/plugins/{name}/pdf/text/stream"), ("GET", "/v1/kinds"),
         ("GET", "/v1/plugins/{name}/connector"), ("POST", "/v1/plugins/{name}/connector/call"),
         ("POST", "/v1/plugins/{name}/caption"), ("POST", "/v1/plugins/{name}/caption/stream"),
         ("GET", "/v1/admin/memory"), ("GET", "/v1/admin/memory/history"), ("POST", "/v1/admin/memory/free"),

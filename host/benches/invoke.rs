@@ -1,11 +1,13 @@
 //! Benchmarks of the call path, printed as ratios side by side:
 //!   a) cold first call (compile + instantiate + call) vs warm call, pdf-text
 //!   b) raw wasmtime typed call on a ready instance vs the same call through Hostel
+//!   c) first call with an artifact-cache hit vs compiling
+//!   d) the same export through the typed kind vs `kind = "component"` + generic (JSON) invoke
 //! Run: `cargo bench -p hostel --bench invoke` (plugins built by scripts/build-plugins.sh).
 
 mod common;
 
-use common::{median, raw_pre, raw_store};
+use common::{median, raw_pre_v2, raw_store};
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream};
 use std::path::PathBuf;
@@ -80,7 +82,7 @@ async fn main() {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
-    let pre = raw_pre(&engine, &wasm);
+    let pre = raw_pre_v2(&engine, &wasm);
     let mut store = raw_store(&engine, None);
     let instance = pre.instantiate_async(&mut store).await.unwrap();
     for _ in 0..100 {
@@ -117,6 +119,41 @@ async fn main() {
         cache_rows.push((format, size, median(hits)));
     }
 
+    // d) typed kind vs kind = "component" + generic invoke: same component, same host.
+    let any = tempfile::tempdir().unwrap();
+    for (name, kind) in [("pdf-typed", "pdf-processor"), ("pdf-any", "component")] {
+        let dir = any.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&wasm, dir.join("pdf-text.wasm")).unwrap();
+        std::fs::write(dir.join("hostel.toml"), format!("name = '{name}'\nversion = '1'\nkind = '{kind}'\ncomponent = 'pdf-text.wasm'\n[limits]\nmemory = '64MiB'\n")).unwrap();
+    }
+    let h = hostel::Host::builder().plugins_dir(any.path()).build().unwrap();
+    let args = serde_json::json!({ "document": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &pdf) });
+    for _ in 0..100 {
+        h.pdf_info("pdf-typed", &pdf).await.unwrap();
+        h.invoke_json("pdf-any", "info", &args).await.unwrap();
+    }
+    let (mut typed, mut generic) = (Vec::with_capacity(WARM), Vec::with_capacity(WARM));
+    for _ in 0..WARM {
+        let t = Instant::now();
+        h.pdf_info("pdf-typed", &pdf).await.unwrap();
+        typed.push(t.elapsed());
+        let t = Instant::now();
+        h.invoke_json("pdf-any", "info", &args).await.unwrap();
+        generic.push(t.elapsed());
+    }
+    let (typed, generic) = (median(typed), median(generic));
+
+    // e) turning a wasip1 core module into a component (what an upload or scan of one adds).
+    let module = std::fs::read(plugins_dir().join("../tests/plugins/wasip1-calc/wasip1-calc.wasm")).expect("wasip1-calc built by scripts/build-plugins.sh");
+    let mut componentize = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        hostel::registry::componentize::componentize(&module).unwrap();
+        componentize.push(t.elapsed());
+    }
+    let componentize = median(componentize);
+
     println!();
     println!("{:<58} {:>14} {:>14} {:>9}", "benchmark (pdf-text info, 1-page PDF; medians)", "baseline", "hostel", "ratio");
     for (format, size, hit) in &cache_rows {
@@ -130,5 +167,7 @@ async fn main() {
     }
     println!("{:<58} {:>14} {:>14} {:>8.1}x", "a) warm call vs cold first call (compile+instantiate)", us(warm), us(cold), cold.as_secs_f64() / warm.as_secs_f64());
     println!("{:<58} {:>14} {:>14} {:>8.2}x", "b) raw wasmtime typed call vs Hostel API, warm instance", us(raw), us(warm), warm.as_secs_f64() / raw.as_secs_f64());
+    println!("{:<58} {:>14} {:>14} {:>9}", format!("e) componentize a wasip1 module ({} KiB)", module.len() / 1024), "", us(componentize), "");
+    println!("{:<58} {:>14} {:>14} {:>8.2}x", "d) typed kind vs kind=component, generic JSON invoke", us(typed), us(generic), generic.as_secs_f64() / typed.as_secs_f64());
     println!();
 }

@@ -12,7 +12,7 @@ pub enum Error {
 
     /// The plugin exists but is of another kind than the call needs.
     #[error("plugin {plugin:?} is a {actual} plugin, not a {expected}")]
-    WrongKind { plugin: String, expected: &'static str, actual: &'static str },
+    WrongKind { plugin: String, expected: String, actual: String },
 
     /// The plugin could not be loaded (broken component, missing file, invalid manifest).
     #[error("plugin {plugin:?} failed to load: {message}")]

@@ -28,6 +28,7 @@ pub struct HostBuilder {
     artifact_format: Format,
     engine: crate::engine::EngineSettings,
     compile_worker: Option<PathBuf>,
+    worlds: crate::world::Worlds,
 }
 
 impl Default for HostBuilder {
@@ -43,6 +44,7 @@ impl Default for HostBuilder {
             artifact_format: Format::Raw,
             engine: crate::engine::EngineSettings::default(),
             compile_worker: None,
+            worlds: crate::world::Worlds::default(),
         }
     }
 }
@@ -86,6 +88,13 @@ impl HostBuilder {
         self.compile_worker = Some(exe.into());
         self
     }
+    /// Adds a world of the embedder's own: plugins whose manifest says
+    /// `kind = world.kind()` must implement it, and are called with
+    /// [`Host::call_world`] through the same pools, limits and ledger.
+    pub fn world(mut self, world: impl crate::world::World) -> Self {
+        self.worlds.add(Arc::new(world));
+        self
+    }
     /// How compiled artifacts are stored in `<data_dir>/artifacts`.
     pub fn artifact_format(mut self, format: Format) -> Self {
         self.artifact_format = format;
@@ -116,7 +125,7 @@ impl HostBuilder {
         let registry = Registry::default();
         if let Some(dir) = &self.plugins_dir {
             let n = registry
-                .scan(dir)
+                .scan(dir, &self.worlds, self.data_dir.as_deref())
                 .map_err(|e| Error::Internal(format!("cannot read plugins dir {}: {e}", dir.display())))?;
             tracing::info!(dir = %dir.display(), plugins = n, "plugins registered (compiled lazily on first use)");
         }
@@ -136,6 +145,7 @@ impl HostBuilder {
         let host = Host {
             inner: Arc::new(Inner {
                 runtime,
+                worlds: self.worlds,
                 registry,
                 cache: SharedCache::new(self.cache_bytes),
                 ledger,
@@ -184,6 +194,8 @@ impl HostBuilder {
 
 pub(crate) struct Inner {
     pub runtime: Runtime,
+    /// The kinds plugins may be, and what each must export.
+    pub worlds: crate::world::Worlds,
     pub registry: Registry,
     pub cache: SharedCache,
     pub ledger: Arc<Ledger>,
@@ -223,7 +235,7 @@ pub struct Host {
 pub struct PluginInfo {
     pub name: String,
     pub version: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub description: String,
     pub state: State,
     pub error: Option<String>,
@@ -258,6 +270,16 @@ pub struct PluginInfo {
 impl Host {
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
+    }
+
+    /// The world of `kind`.
+    pub(crate) fn world(&self, kind: &crate::plugin::Kind) -> Result<&Arc<dyn crate::world::World>> {
+        self.inner.worlds.get(kind.as_str()).ok_or_else(|| Error::InvalidManifest(self.inner.worlds.check(kind.as_str()).unwrap_err()))
+    }
+
+    /// The kinds this host knows, with the WIT worlds each accepts.
+    pub fn kinds(&self) -> Vec<(String, Vec<String>)> {
+        self.inner.worlds.kinds().into_iter().filter_map(|k| self.inner.worlds.get(k).map(|w| (k.to_string(), w.wit()))).collect()
     }
 
     pub(crate) fn plugin(&self, name: &str) -> Result<Arc<Plugin>> {
@@ -327,7 +349,7 @@ pub(crate) fn info(p: &Plugin) -> PluginInfo {
     PluginInfo {
         name: m.name.clone(),
         version: m.version.clone(),
-        kind: m.kind.as_str(),
+        kind: m.kind.as_str().to_string(),
         description: m.description.clone(),
         state,
         error,

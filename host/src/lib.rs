@@ -37,10 +37,14 @@ pub mod plugin;
 pub mod pool;
 pub mod registry;
 pub mod services;
+pub mod world;
 
 pub use error::{Error, PluginErrorCode, Result};
 pub use host::{Host, HostBuilder, PluginInfo};
-pub use invoke::{BatchItem, CaptionStream, ExportInfo, ParamInfo, ResultCacheStats, Style};
+pub use invoke::{BatchItem, ExportInfo, ParamInfo, ResultCacheStats};
+pub use world::caption::{CaptionStream, Style};
+pub use world::pdf::PageStream;
+pub use world::{Binding, Typed, World};
 pub use plugin::{Kind, Manifest, State};
 
 /// Types exchanged with plugins, re-exported by world.

@@ -42,6 +42,13 @@ pub fn plugin_source(name: &str) -> PathBuf {
     dir
 }
 
+/// The bytes of a component built by scripts/build-plugins.sh (or
+/// build-examples.sh), by its path under the repository.
+pub fn built(path: &str) -> Vec<u8> {
+    let path = repo().join(path);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-plugins.sh and scripts/build-examples.sh)", path.display()))
+}
+
 /// A plugins directory for one test, in a temp dir.
 pub struct PluginsDir {
     pub dir: tempfile::TempDir,
@@ -238,6 +245,15 @@ impl Server {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self.client.post(self.url(path)).json(body).send().await.unwrap();
+        decode(r).await
+    }
+
+    /// Uploads a plugin (multipart manifest + component) over the API.
+    pub async fn upload(&self, manifest: &str, component: Vec<u8>) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("manifest", manifest.to_string())
+            .part("component", reqwest::multipart::Part::bytes(component).file_name("plugin.wasm"));
+        let r = self.client.post(self.url("/v1/plugins")).multipart(form).send().await.unwrap();
         decode(r).await
     }
 

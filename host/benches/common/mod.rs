@@ -64,6 +64,16 @@ pub fn raw_pre(engine: &Engine, wasm: &Path) -> PdfProcessorPre<RawState> {
     PdfProcessorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap()
 }
 
+/// [`raw_pre`] for a component of contract 0.2.0 (pdf-text).
+pub fn raw_pre_v2(engine: &Engine, wasm: &Path) -> hostel::bindings::v0_2::pdf::PdfProcessorPre<RawState> {
+    let mut linker: Linker<RawState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+    hostel::services::add_to_linker(&mut linker, |s: &mut RawState| &mut s.services).unwrap();
+    let component = Component::from_file(engine, wasm).unwrap();
+    hostel::bindings::v0_2::pdf::PdfProcessorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap()
+}
+
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]

@@ -3,7 +3,7 @@
 use super::ApiError;
 use crate::bindings::caption::exports::hostel::plugin::captioner::CaptionRequest;
 use crate::host::Host;
-use crate::invoke::Style;
+use crate::world::caption::Style;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<Host> {
     OpenApiRouter::new()
         .routes(routes!(pdf_info))
         .routes(routes!(pdf_text))
+        .routes(routes!(pdf_text_stream))
         .routes(routes!(connector_describe))
         .routes(routes!(connector_call))
         .routes(routes!(caption))
@@ -112,6 +113,34 @@ async fn pdf_text(
     let body = body?;
     let pages = host.pdf_text(&name, &body, range.first.unwrap_or(1), range.last).await?;
     Ok(Json(json!({ "pages": pages })).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/plugins/{name}/pdf/text/stream", tag = "invoke", summary = "PDF processor: pages first..=last streamed as NDJSON, one page per line, each extract bounded by the call timeout", params(("name" = String, Path, description = "plugin name")), params(("first" = Option<u32>, Query, description = "first page, 1-based"), ("last" = Option<u32>, Query, description = "last page")), request_body(content = Vec<u8>, content_type = "application/pdf", description = "the PDF"), responses((status = 200, description = "NDJSON lines", content_type = "application/x-ndjson"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
+/// NDJSON: one `{"page", "text"}` per line as pages are extracted; a failure
+/// after the first line arrives as a final `{"error":{...}}` line.
+async fn pdf_text_stream(
+    State(host): State<Host>,
+    Path(name): Path<String>,
+    range: Result<Query<PageRange>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    known(&host, &name)?;
+    let Query(range) = range?;
+    let body = body?;
+    let stream = host.pdf_pages(&name, body.to_vec(), range.first.unwrap_or(1), range.last).await?;
+    let lines = futures::stream::unfold(Some(stream), |state| async move {
+        let mut stream = state?;
+        match stream.next().await {
+            Ok(Some(page)) => Some((Ok::<_, std::io::Error>(Bytes::from(format!("{}\n", json!(page)))), Some(stream))),
+            Ok(None) => None,
+            Err(e) => {
+                let e = ApiError::from(e);
+                let line = format!("{}\n", json!({"error": {"code": e.code, "message": e.message}}));
+                Some((Ok(Bytes::from(line)), None))
+            }
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/plugins/{name}/connector", tag = "invoke", summary = "Connector: what it is and its operations", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]

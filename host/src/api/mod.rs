@@ -88,6 +88,7 @@ fn documented(token: Option<Arc<str>>, auth: Auth) -> OpenApiRouter<Host> {
     let usage = OpenApiRouter::new()
         .routes(routes!(metrics))
         .routes(routes!(list_plugins))
+        .routes(routes!(list_kinds))
         .routes(routes!(show_plugin))
         .merge(invoke::routes());
     let usage = if auth == Auth::All { usage.route_layer(guard()) } else { usage };
@@ -187,6 +188,12 @@ async fn list_plugins(State(host): State<Host>, axum::Extension(Operator(operato
         }
     }
     Json(list)
+}
+
+#[utoipa::path(get, path = "/v1/kinds", tag = "plugins", summary = "The kinds a manifest may name, with the WIT worlds each accepts (component: any)", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
+async fn list_kinds(State(host): State<Host>) -> Json<Value> {
+    let kinds: Vec<Value> = host.kinds().into_iter().map(|(kind, wit)| json!({"kind": kind, "wit": wit})).collect();
+    Json(json!({ "kinds": kinds }))
 }
 
 /// What a caller who is not an operator may see of a plugin.

@@ -7,7 +7,6 @@ pub use limiter::MemoryLimiter;
 
 use crate::memory::{InstanceId, Ledger};
 use std::sync::Arc;
-use crate::bindings::{caption::CaptionModel, connector::ConnectorPlugin, pdf::PdfProcessor};
 use crate::plugin::Plugin;
 use crate::services::{HttpPolicy, PluginServices, SharedCache};
 use std::time::Instant;
@@ -57,13 +56,6 @@ impl InstanceState {
     }
 }
 
-/// The typed exports of one instance, by world.
-pub enum Exports {
-    Connector(ConnectorPlugin),
-    Pdf(PdfProcessor),
-    Caption(CaptionModel),
-}
-
 /// A live instance of a plugin.
 pub struct Instance {
     /// The instance's id in the ledger.
@@ -71,7 +63,8 @@ pub struct Instance {
     pub store: Store<InstanceState>,
     /// The untyped instance, for generic calls by export name.
     pub raw: wasmtime::component::Instance,
-    pub exports: Exports,
+    /// Its world's typed exports (see [`crate::world::Binding`]).
+    pub exports: crate::world::Exports,
     pub uses: u64,
 }
 

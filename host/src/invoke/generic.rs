@@ -227,7 +227,7 @@ impl Host {
                 target.name
             )));
         }
-        let mut lease = self.acquire(plugin, p.kind(), target.name.clone()).await?;
+        let mut lease = self.acquire(plugin, None, target.name.clone()).await?;
         let outcome = call(&mut lease, &target, &params, types.len()).await;
         let memory = lease.instance.store.data().limiter.used();
         let value = self.finish(lease, outcome.map(|r| r.and_then(|results| output(&types, &results))))?;

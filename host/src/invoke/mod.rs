@@ -3,24 +3,19 @@
 //! for reuse — or drop it if it trapped, timed out or hit its memory limit.
 //! Typed entry points per world live in the submodules.
 
-mod caption;
-mod connector;
 mod generic;
 pub mod json;
 mod memo;
-mod pdf;
 
 pub use generic::{BatchItem, ExportInfo, ParamInfo};
 pub use memo::{ResultCache, ResultCacheStats};
 
-pub use caption::{CaptionStream, Style};
-
-use crate::bindings::{caption::CaptionModel, connector::ConnectorPlugin, pdf::PdfProcessor, PluginError};
+use crate::bindings::PluginError;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::instance::{new_store, Exports, Instance};
+use crate::instance::{new_store, Instance};
 use crate::loader::one_line;
-use crate::plugin::{Kind, Loaded, Plugin, Pre};
+use crate::plugin::{Loaded, Plugin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use crate::memory::InstanceId;
@@ -70,12 +65,24 @@ impl Drop for Busy {
     }
 }
 
+impl Lease {
+    /// The instance's typed exports (of the type its world's binding gives)
+    /// and its store. The kind was checked at checkout, so a mismatch is a bug.
+    pub(crate) fn typed<E: 'static>(&mut self) -> Result<(&E, &mut wasmtime::Store<crate::instance::InstanceState>)> {
+        let Instance { exports, store, .. } = &mut self.instance;
+        match exports.downcast_ref::<E>() {
+            Some(e) => Ok((e, store)),
+            None => Err(Error::Internal(format!("{}: its world gave exports of another type", self.plugin.name))),
+        }
+    }
+}
+
 impl Host {
-    /// Checks out an instance of `name`, which must be of `kind`, to call
-    /// `export`, loading the plugin on first use. The call deadline starts now.
+    /// Checks out an instance of `name`, which must be of `kind` (any kind
+    /// when `None`), to call `export`, loading the plugin on first use. The call deadline starts now.
     /// A refused call (breaker, queue, budget, load failure) is recorded here;
     /// a call that ran is recorded by [`Host::finish`].
-    pub(crate) async fn acquire(&self, name: &str, kind: Kind, export: impl Into<std::borrow::Cow<'static, str>>) -> Result<Lease> {
+    pub(crate) async fn acquire(&self, name: &str, kind: Option<&str>, export: impl Into<std::borrow::Cow<'static, str>>) -> Result<Lease> {
         let mut call = CallStart { export: export.into(), at: SystemTime::now(), clock: Instant::now(), reused: false };
         let lease = self.checkout(name, kind, &mut call).await;
         if let Err(e) = &lease {
@@ -86,7 +93,7 @@ impl Host {
         lease
     }
 
-    async fn checkout(&self, name: &str, kind: Kind, call: &mut CallStart) -> Result<Lease> {
+    async fn checkout(&self, name: &str, kind: Option<&str>, call: &mut CallStart) -> Result<Lease> {
         // A version replaced or deleted while this call waited for an
         // instance is looked up again: the call goes to what is registered now.
         loop {
@@ -98,9 +105,9 @@ impl Host {
     }
 
     /// `None` when `plugin` was retired before the call got going.
-    async fn checkout_of(&self, plugin: Arc<Plugin>, name: &str, kind: Kind, call: &mut CallStart) -> Result<Option<Lease>> {
-        if plugin.kind() != kind {
-            return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.as_str(), actual: plugin.kind().as_str() });
+    async fn checkout_of(&self, plugin: Arc<Plugin>, name: &str, kind: Option<&str>, call: &mut CallStart) -> Result<Option<Lease>> {
+        if let Some(kind) = kind.filter(|k| plugin.kind() != k) {
+            return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.to_string(), actual: plugin.kind().as_str().to_string() });
         }
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         if let Err(retry_after) = plugin.breaker.check() {
@@ -199,19 +206,8 @@ impl Host {
         store.data_mut().deadline = Some(deadline);
         // Instantiate untyped, then take the world's typed exports from it:
         // typed calls use those, generic (JSON) calls the raw instance.
-        let raw = match &loaded.pre {
-            Pre::Connector(pre) => pre.instance_pre().instantiate_async(&mut store).await,
-            Pre::Pdf(pre) => pre.instance_pre().instantiate_async(&mut store).await,
-            Pre::Caption(pre) => pre.instance_pre().instantiate_async(&mut store).await,
-        };
-        let exports = raw.and_then(|raw| {
-            let exports = match &loaded.pre {
-                Pre::Connector(_) => ConnectorPlugin::new(&mut store, &raw).map(Exports::Connector),
-                Pre::Pdf(_) => PdfProcessor::new(&mut store, &raw).map(Exports::Pdf),
-                Pre::Caption(_) => CaptionModel::new(&mut store, &raw).map(Exports::Caption),
-            };
-            exports.map(|e| (raw, e))
-        });
+        let raw = loaded.pre.instantiate_async(&mut store).await;
+        let exports = raw.and_then(|raw| loaded.binding.exports(&mut store, &raw).map(|e| (raw, e)));
         let (raw, exports) = match exports {
             Ok(e) => e,
             Err(e) => return Err(classify(self, plugin, &store, e)),
@@ -313,7 +309,7 @@ pub(crate) fn deadline(timeout: Duration) -> Instant {
 /// holds the oversized buffer) is discarded and the breaker counts it.
 #[derive(Debug, thiserror::Error)]
 #[error("output over its limit")]
-struct OutputLimit;
+pub(crate) struct OutputLimit;
 
 /// A plugin's error message, cut to a size fit for a log line and an HTTP answer.
 fn bounded(message: String) -> String {
@@ -322,7 +318,7 @@ fn bounded(message: String) -> String {
 
 /// Whether `value` serialises to at most `limit` bytes of JSON. Stops
 /// counting as soon as the limit is passed.
-fn fits<T: serde::Serialize>(value: &T, limit: u64) -> bool {
+pub(crate) fn fits<T: serde::Serialize>(value: &T, limit: u64) -> bool {
     struct Counter {
         left: u64,
     }

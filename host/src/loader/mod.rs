@@ -10,12 +10,14 @@
 //! timeout or crashed worker is retried by a later call after a backoff), and
 //! the host keeps serving every other plugin.
 
-use crate::bindings::{caption::CaptionModelPre, connector::ConnectorPluginPre, pdf::PdfProcessorPre};
 use crate::compile::{Failure, Job, Progress};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::plugin::{Kind, LoadProgress, Loaded, Plugin, Pre, State};
+use crate::plugin::{LoadProgress, Loaded, Plugin, State};
+use crate::instance::InstanceState;
+use crate::world::Binding;
 use std::future::Future;
+use wasmtime::component::InstancePre;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -251,9 +253,9 @@ impl Host {
             }
         }
         let t2 = Instant::now();
-        let pre = link(self, plugin, &compiled.component).map_err(LoadFailure::Failed)?;
+        let (pre, binding) = link(self, plugin, &compiled.component).map_err(LoadFailure::Failed)?;
         tracing::debug!(plugin = %name, sha_us = (t1 - t0).as_micros() as u64, component_us = (t2 - t1).as_micros() as u64, link_us = t2.elapsed().as_micros() as u64, "load steps");
-        Ok(Arc::new(Loaded { compiled, pre, loaded_at: SystemTime::now(), generation: plugin.next_generation() }))
+        Ok(Arc::new(Loaded { compiled, pre, binding, loaded_at: SystemTime::now(), generation: plugin.next_generation() }))
     }
 
     /// Makes the manifest's `min_warm` instances right after a load.
@@ -272,22 +274,18 @@ impl Host {
     }
 }
 
-/// Links a component against the host's imports and its world's exports.
-fn link(host: &Host, plugin: &Plugin, component: &wasmtime::component::Component) -> Result<Pre, String> {
-    let instance_pre = host
+/// Links a component against the host's imports, then binds it to its
+/// kind's world. An import the host lacks is named in the error.
+fn link(host: &Host, plugin: &Plugin, component: &wasmtime::component::Component) -> Result<(InstancePre<InstanceState>, Binding), String> {
+    let world = host.world(plugin.kind()).map_err(|e| e.to_string())?;
+    let pre = host
         .inner
         .runtime
         .linker
         .instantiate_pre(component)
         .map_err(|e| format!("cannot link the component: {}", one_line(&e)))?;
-    let world = |e: wasmtime::Error| {
-        format!("the component does not implement the {} world: {}", plugin.kind().as_str(), one_line(&e))
-    };
-    Ok(match plugin.kind() {
-        Kind::Connector => Pre::Connector(ConnectorPluginPre::new(instance_pre).map_err(world)?),
-        Kind::PdfProcessor => Pre::Pdf(PdfProcessorPre::new(instance_pre).map_err(world)?),
-        Kind::CaptionModel => Pre::Caption(CaptionModelPre::new(instance_pre).map_err(world)?),
-    })
+    let binding = world.bind(&pre)?;
+    Ok((pre, binding))
 }
 
 /// An error chain on one line, outermost first.

@@ -9,26 +9,26 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Which WIT world a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// `hostel:plugin/connector-plugin`
-    Connector,
-    /// `hostel:plugin/pdf-processor`
-    PdfProcessor,
-    /// `hostel:plugin/caption-model`
-    CaptionModel,
-}
+/// Which world a plugin implements: a kind the host knows (`component`,
+/// `connector`, `pdf-processor`, `caption-model`, or one an embedder added).
+/// The manifest only checks its spelling; the host checks that it knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Kind(String);
 
 impl Kind {
+    pub fn new(kind: impl Into<String>) -> Kind {
+        Kind(kind.into())
+    }
     /// The kind as written in manifests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Connector => "connector",
-            Kind::PdfProcessor => "pdf-processor",
-            Kind::CaptionModel => "caption-model",
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Kind {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
@@ -317,6 +317,9 @@ impl Manifest {
                 format!("{:?} must be 1-63 lower-case letters, digits or dashes", self.name),
             ));
         }
+        if !valid_name(self.kind.as_str()) {
+            return Err(field("kind", format!("{:?} must be 1-63 lower-case letters, digits or dashes", self.kind.as_str())));
+        }
         if self.version.trim().is_empty() {
             return Err(field("version", "must not be empty".into()));
         }
@@ -398,7 +401,7 @@ mod tests {
     #[test]
     fn minimal_manifest_gets_defaults() {
         let m = parse("name='a'\nversion='1'\nkind='pdf-processor'\ncomponent='a.wasm'").unwrap();
-        assert_eq!(m.kind, Kind::PdfProcessor);
+        assert_eq!(m.kind, "pdf-processor");
         assert_eq!(m.limits.memory, ByteSize::mib(128));
         assert!(m.capabilities.allowed_hosts.is_empty());
     }
@@ -421,8 +424,8 @@ mod tests {
         assert!(e.contains("memroy"), "{e}");
         let e = parse("name='Bad Name'\nversion='1'\nkind='connector'\ncomponent='a.wasm'").unwrap_err().to_string();
         assert!(e.contains("field `name`"), "{e}");
-        let e = parse("name='a'\nversion='1'\nkind='printer'\ncomponent='a.wasm'").unwrap_err().to_string();
-        assert!(e.contains("printer"), "{e}");
+        let e = parse("name='a'\nversion='1'\nkind='Printer!'\ncomponent='a.wasm'").unwrap_err().to_string();
+        assert!(e.contains("Printer!"), "{e}");
         let e = parse("name='a'\nversion='1'\nkind='connector'\ncomponent='a.wasm'\n[capabilities]\nallowed_hosts=['http://x/']")
             .unwrap_err()
             .to_string();

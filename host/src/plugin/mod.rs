@@ -12,7 +12,6 @@ pub mod manifest;
 
 pub use manifest::{Kind, Manifest, ManifestError};
 
-use crate::bindings::{caption::CaptionModelPre, connector::ConnectorPluginPre, pdf::PdfProcessorPre};
 use crate::compile::Compiled;
 use crate::instance::{Instance, InstanceState};
 use serde::Serialize;
@@ -33,19 +32,15 @@ pub enum State {
     Failed,
 }
 
-/// The pre-instantiated component, typed by world.
-pub enum Pre {
-    Connector(ConnectorPluginPre<InstanceState>),
-    Pdf(PdfProcessorPre<InstanceState>),
-    Caption(CaptionModelPre<InstanceState>),
-}
-
 /// A compiled, linked component ready to instantiate. The compiled code is
 /// shared with every plugin of the same sha256 and charged to the ledger
 /// while anyone holds it (in-flight calls may outlive an unload).
 pub struct Loaded {
     pub compiled: Arc<Compiled>,
-    pub pre: Pre,
+    /// Linked against the host's imports.
+    pub pre: wasmtime::component::InstancePre<InstanceState>,
+    /// Its world's exports, found once.
+    pub binding: crate::world::Binding,
     pub loaded_at: SystemTime,
     /// Bumped on every load, so instances of an unloaded generation are dropped.
     pub generation: u64,
@@ -199,8 +194,8 @@ impl Plugin {
         self.retired.load(Ordering::SeqCst)
     }
 
-    pub fn kind(&self) -> Kind {
-        self.manifest.kind
+    pub fn kind(&self) -> &Kind {
+        &self.manifest.kind
     }
 
     /// Current state, the loaded component if any, and the last error.

@@ -2,6 +2,7 @@
 //! directory registers each `*/hostel.toml` without compiling anything; a bad
 //! manifest is recorded as rejected (with its reason) and the scan goes on.
 
+pub mod componentize;
 mod upload;
 
 pub use upload::{Deleted, Registered};
@@ -60,8 +61,14 @@ impl Registry {
         self.rejected.write().unwrap().push(Rejected { path, error });
     }
 
-    /// Registers every `<dir>/*/hostel.toml`. Returns how many were registered.
-    pub fn scan(&self, dir: &Path) -> std::io::Result<usize> {
+    /// Registers every `<dir>/*/hostel.toml` of a kind in `worlds`; a core
+    /// module is made a component now, kept under `data` (or the temp dir).
+    /// Returns how many were registered.
+    pub fn scan(&self, dir: &Path, worlds: &crate::world::Worlds, data: Option<&Path>) -> std::io::Result<usize> {
+        let componentized = match data {
+            Some(d) => d.join("componentized"),
+            None => std::env::temp_dir().join(format!("hostel-componentized-{}", std::process::id())),
+        };
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.path().join("hostel.toml"))
@@ -78,9 +85,19 @@ impl Registry {
                     self.rejected.write().unwrap().push(Rejected { path, error });
                 }
                 Ok(manifest) => {
-                    tracing::info!(plugin = %manifest.name, kind = manifest.kind.as_str(), "registered");
-                    self.insert(Plugin::new(manifest, plugin_dir));
-                    count += 1;
+                    let component = componentize::component_file(&plugin_dir.join(&manifest.component), &componentized);
+                    match worlds.check(manifest.kind.as_str()).and(component) {
+                        Ok(component) => {
+                            tracing::info!(plugin = %manifest.name, kind = manifest.kind.as_str(), "registered");
+                            self.insert(Plugin::with_component(manifest, plugin_dir, component, crate::plugin::Source::Dir));
+                            count += 1;
+                        }
+                        Err(error) => {
+                            let error = format!("{}: {error}", path.display());
+                            tracing::error!("{error}");
+                            self.rejected.write().unwrap().push(Rejected { path, error });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::error!("{e}");

@@ -41,12 +41,26 @@ impl Host {
         let _one_at_a_time = self.inner.uploads.lock().await;
         let mut manifest = Manifest::parse_upload(manifest_text).map_err(|e| Error::InvalidManifest(e.to_string()))?;
         let name = manifest.name.clone();
-        let actual = hex::encode(Sha256::digest(&component));
+        self.world(&manifest.kind)?;
+        let sent = hex::encode(Sha256::digest(&component));
         for expected in [sha256, manifest.sha256.as_deref()].into_iter().flatten() {
-            if !expected.eq_ignore_ascii_case(&actual) {
-                return Err(Error::Sha256Mismatch { expected: expected.to_string(), actual });
+            if !expected.eq_ignore_ascii_case(&sent) {
+                return Err(Error::Sha256Mismatch { expected: expected.to_string(), actual: sent });
             }
         }
+        // A wasip1 core module is made a component now; that is what is kept.
+        let component = if super::componentize::is_core_module(&component) {
+            let started = Instant::now();
+            let made = tokio::task::spawn_blocking(move || super::componentize::componentize(&component))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|message| Error::InvalidComponent { plugin: name.clone(), message })?;
+            tracing::info!(plugin = %name, module_sha256 = %sent, ms = started.elapsed().as_millis() as u64, "core module made a component");
+            made
+        } else {
+            component
+        };
+        let actual = hex::encode(Sha256::digest(&component));
         // Uploads that could never run are refused now, with what they need.
         let budget = self.inner.ledger.budget();
         let estimate = manifest.limits.memory_estimate.as_u64();
@@ -211,6 +225,10 @@ impl Host {
                     source,
                     format!("uploaded plugin {:?} is shadowed by a plugins-dir plugin of the same name", row.name),
                 ),
+                Ok(manifest) if self.inner.worlds.check(manifest.kind.as_str()).is_err() => {
+                    let why = self.inner.worlds.check(manifest.kind.as_str()).unwrap_err();
+                    self.inner.registry.reject(source, format!("uploaded plugin {:?}: {why}", row.name))
+                }
                 Ok(mut manifest) => {
                     manifest.sha256 = Some(row.sha256.clone());
                     self.inner.registry.put(Arc::new(uploaded(manifest, data, Path::new(&row.component_path))));

@@ -1,13 +1,24 @@
-//! Typed calls into `caption-model` plugins, including the streaming variant.
+//! The `caption-model` kind: `hostel:plugin/caption-model@0.1.0`, and its
+//! typed calls, including the streaming variant.
 
-use super::Lease;
+use super::Typed;
 use crate::bindings::caption::exports::hostel::plugin::captioner::{Caption, CaptionRequest, CaptionResult};
 pub use crate::bindings::caption::exports::hostel::plugin::captioner::Style;
+use crate::bindings::caption::{CaptionModel, CaptionModelIndices};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::instance::Exports;
-use crate::plugin::Kind;
+use crate::invoke::Lease;
 use wasmtime::component::ResourceAny;
+
+pub const KIND: &str = "caption-model";
+
+pub(super) fn world() -> Typed {
+    Typed::new(KIND).version(
+        "hostel:plugin/caption-model@0.1.0",
+        |pre| CaptionModelIndices::new(pre),
+        |indices, store, instance| indices.load(store, instance),
+    )
+}
 
 impl Host {
     /// Ranked captions and exactly `hashtag_count` hashtags.
@@ -17,11 +28,10 @@ impl Host {
     }
 
     async fn caption_call(&self, plugin: &str, request: &CaptionRequest) -> Result<CaptionResult> {
-        let mut lease = self.acquire(plugin, Kind::CaptionModel, "generate").await?;
-        let outcome = {
-            let Lease { instance, .. } = &mut lease;
-            let Exports::Caption(exports) = &instance.exports else { unreachable!("kind checked in acquire") };
-            exports.hostel_plugin_captioner().call_generate(&mut instance.store, request).await
+        let mut lease = self.acquire(plugin, Some(KIND), "generate").await?;
+        let outcome = match lease.typed::<CaptionModel>() {
+            Ok((exports, store)) => exports.hostel_plugin_captioner().call_generate(store, request).await,
+            Err(e) => return Err(e),
         };
         self.finish(lease, outcome)
     }
@@ -30,11 +40,10 @@ impl Host {
     /// [`CaptionStream::next`]. The instance stays checked out until the
     /// stream ends or is dropped.
     pub async fn caption_stream(&self, plugin: &str, request: &CaptionRequest) -> Result<CaptionStream> {
-        let mut lease = self.acquire(plugin, Kind::CaptionModel, "generate-stream").await?;
-        let outcome = {
-            let Lease { instance, .. } = &mut lease;
-            let Exports::Caption(exports) = &instance.exports else { unreachable!("kind checked in acquire") };
-            exports.hostel_plugin_captioner().call_generate_stream(&mut instance.store, request).await
+        let mut lease = self.acquire(plugin, Some(KIND), "generate-stream").await?;
+        let outcome = match lease.typed::<CaptionModel>() {
+            Ok((exports, store)) => exports.hostel_plugin_captioner().call_generate_stream(store, request).await,
+            Err(e) => return Err(e),
         };
         match outcome {
             Ok(Ok(resource)) => Ok(CaptionStream { host: self.clone(), lease: Some(lease), resource: Some(resource) }),
@@ -56,16 +65,15 @@ impl CaptionStream {
         let (Some(mut lease), Some(resource)) = (self.lease.take(), self.resource) else {
             return Ok(None);
         };
-        lease.instance.store.data_mut().deadline = Some(super::deadline(lease.plugin.manifest.limits.call_timeout));
-        let outcome = {
-            let Lease { instance, .. } = &mut lease;
-            let Exports::Caption(exports) = &instance.exports else { unreachable!("kind checked in acquire") };
-            exports.hostel_plugin_captioner().caption_stream().call_next(&mut instance.store, resource).await
+        lease.instance.store.data_mut().deadline = Some(crate::invoke::deadline(lease.plugin.manifest.limits.call_timeout));
+        let outcome = match lease.typed::<CaptionModel>() {
+            Ok((exports, store)) => exports.hostel_plugin_captioner().caption_stream().call_next(store, resource).await,
+            Err(e) => return Err(e),
         };
         match outcome {
-            Ok(Some(caption)) if !super::fits(&caption, lease.plugin.manifest.limits.max_output.as_u64()) => {
+            Ok(Some(caption)) if !crate::invoke::fits(&caption, lease.plugin.manifest.limits.max_output.as_u64()) => {
                 self.resource = None;
-                Err(self.host.finish_infallible(lease, Err::<(), _>(wasmtime::Error::new(super::OutputLimit))).unwrap_err())
+                Err(self.host.finish_infallible(lease, Err::<(), _>(wasmtime::Error::new(crate::invoke::OutputLimit))).unwrap_err())
             }
             Ok(Some(caption)) => {
                 self.lease = Some(lease);
