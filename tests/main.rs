@@ -24,4 +24,5 @@ mod pool;
 mod reliability;
 mod soak;
 mod upload;
+mod watch;
 mod worlds;

@@ -14,6 +14,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory scanned for `*/hostel.toml` at start.
     pub plugins_dir: PathBuf,
+    /// Watch the plugins directory: changes take effect without a restart.
+    pub watch_plugins: bool,
     /// Where the host keeps its state.
     pub data_dir: PathBuf,
     /// Largest HTTP request body.
@@ -96,6 +98,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:7070".parse().expect("valid default address"),
             plugins_dir: PathBuf::from("plugins"),
+            watch_plugins: true,
             data_dir: PathBuf::from(".hostel"),
             max_body: ByteSize::mib(32),
             cache_size: ByteSize::mib(64),

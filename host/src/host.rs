@@ -164,6 +164,8 @@ impl HostBuilder {
                 engine: self.engine.clone(),
                 baseline_rss: std::sync::atomic::AtomicU64::new(0),
                 admitting: std::sync::atomic::AtomicU64::new(0),
+                plugins_dir: self.plugins_dir.clone(),
+                watcher: Mutex::new(None),
             }),
         };
         let weak = Arc::downgrade(&host.inner);
@@ -222,6 +224,9 @@ pub(crate) struct Inner {
     pub baseline_rss: std::sync::atomic::AtomicU64,
     /// Bytes of instances waiting for admission (compiles leave them room).
     pub admitting: std::sync::atomic::AtomicU64,
+    /// The plugins directory, if any, and its watcher once started.
+    pub plugins_dir: Option<PathBuf>,
+    pub watcher: Mutex<Option<crate::registry::Watcher>>,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.
@@ -327,6 +332,17 @@ impl Host {
     pub fn clear_artifacts(&self) -> (u64, u64) {
         self.inner.results.clear();
         self.inner.artifacts.as_ref().map(|a| a.clear()).unwrap_or((0, 0))
+    }
+
+    /// Watches the plugins directory from now on: a new, changed or removed
+    /// plugin there takes effect without a restart (a broken change is
+    /// rejected and the old version serves on). Needs a tokio runtime.
+    pub fn watch_plugins_dir(&self) -> Result<()> {
+        let Some(dir) = self.inner.plugins_dir.clone() else { return Ok(()) };
+        let watcher = crate::registry::Watcher::start(self, dir.clone())
+            .map_err(|e| Error::Internal(format!("cannot watch the plugins dir {}: {e}", dir.display())))?;
+        *self.inner.watcher.lock().unwrap() = Some(watcher);
+        Ok(())
     }
 
     /// Drops a plugin's compiled component and idle instances; it stays registered.

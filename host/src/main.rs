@@ -157,6 +157,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .cache_bytes(cfg.cache_size.as_u64())
         .build()
         .context("starting the host")?;
+    if cfg.watch_plugins && cfg.plugins_dir.is_dir() {
+        host.watch_plugins_dir()?;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;

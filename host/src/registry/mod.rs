@@ -4,6 +4,10 @@
 
 pub mod componentize;
 mod upload;
+mod watch;
+
+pub use watch::Rescan;
+pub(crate) use watch::Watcher;
 
 pub use upload::{Deleted, Registered};
 
@@ -53,6 +57,11 @@ impl Registry {
     /// Takes a plugin out of the registry; returns it.
     pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
         self.plugins.write().unwrap().remove(name)
+    }
+
+    /// Forgets what was rejected at `path` (it was fixed, or is gone).
+    pub fn clear_rejected(&self, path: &Path) {
+        self.rejected.write().unwrap().retain(|r| r.path != path);
     }
 
     /// Records a plugin that could not be registered.
