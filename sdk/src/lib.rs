@@ -14,10 +14,10 @@
 //! ```
 //!
 //! Every world also gets the host services in [`log`], [`config`] and [`cache`].
-//! See `sdk/README.md` for the guide and a template.
+//! See `sdk/README.md` for the guide and a template. Feature `contract-0-2` binds contract 0.2.0.
 
 /// Bindings for the host services and shared types every world imports.
-#[doc(hidden)]
+#[doc(hidden)] #[cfg(not(feature = "contract-0-2"))]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit/0.1.0",
@@ -29,7 +29,7 @@ pub mod bindings {
 pub use bindings::hostel::plugin::types::{ErrorCode, Metadata, PluginError};
 
 /// Bindings of one world whose imports are the shared host services above.
-#[allow(unused_macros)]
+#[allow(unused_macros)] #[cfg(not(feature = "contract-0-2"))]
 macro_rules! world {
     ($world:literal, $export:literal, $module:literal) => {
         wit_bindgen::generate!({
@@ -47,7 +47,7 @@ macro_rules! world {
         });
     };
 }
-#[allow(unused_imports)]
+#[allow(unused_imports)] #[cfg(not(feature = "contract-0-2"))]
 pub(crate) use world;
 
 impl PluginError {
@@ -163,7 +163,7 @@ pub use connector::bindings::export_connector;
 pub mod http;
 
 /// The `pdf-processor` world: read PDF documents.
-#[cfg(feature = "pdf-processor")]
+#[cfg(all(feature = "pdf-processor", not(feature = "contract-0-2")))]
 pub mod pdf {
     #[doc(hidden)]
     pub mod bindings {
@@ -254,4 +254,57 @@ pub mod caption {
         }
         Ok(())
     }
+}
+
+// Contract 0.2.0 (feature `contract-0-2`): the same SDK bound to `wit/0.2.0`.
+// These items replace the 0.1.0 `bindings`, `world!` and `pdf` above, which the
+// feature switches off. Those keep every line and column as they were, so a
+// default build stays byte-for-byte the same (panic locations carry them):
+// add 0.2.0-only code here, below everything the 0.1.0 build compiles.
+
+/// Bindings for the host services and shared types every world imports (contract 0.2.0).
+#[doc(hidden)]
+#[cfg(feature = "contract-0-2")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit/0.2.0",
+        world: "hostel:plugin/host-services",
+        generate_all,
+    });
+}
+
+/// Bindings of one world of contract 0.2.0 whose imports are the host services above.
+#[cfg(feature = "contract-0-2")]
+#[allow(unused_macros)]
+macro_rules! world {
+    ($world:literal, $export:literal, $module:literal) => {
+        wit_bindgen::generate!({
+            path: "wit/0.2.0",
+            world: $world,
+            with: {
+                "hostel:plugin/types@0.2.0": crate::bindings::hostel::plugin::types,
+                "hostel:plugin/log@0.2.0": crate::bindings::hostel::plugin::log,
+                "hostel:plugin/config@0.2.0": crate::bindings::hostel::plugin::config,
+                "hostel:plugin/cache@0.2.0": crate::bindings::hostel::plugin::cache,
+            },
+            pub_export_macro: true,
+            export_macro_name: $export,
+            default_bindings_module: $module,
+        });
+    };
+}
+#[cfg(feature = "contract-0-2")]
+#[allow(unused_imports)]
+pub(crate) use world;
+
+/// The `pdf-processor` world (contract 0.2.0): read PDF documents, whole or one
+/// page at a time. `Guest::extract_pages` returns `PageStream::new(x)` for an
+/// `x` implementing [`pdf::GuestPageStream`].
+#[cfg(all(feature = "pdf-processor", feature = "contract-0-2"))]
+pub mod pdf {
+    #[doc(hidden)]
+    pub mod bindings {
+        crate::world!("hostel:plugin/pdf-processor", "export_pdf_processor", "hostel_sdk::pdf::bindings");
+    }
+    pub use bindings::exports::hostel::plugin::pdf::{DocumentInfo, Guest, GuestPageStream, PageStream, PageText};
 }

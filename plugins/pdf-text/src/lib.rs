@@ -1,6 +1,11 @@
 //! `pdf-text`: a PDF processor plugin. Parses PDFs in pure Rust with lopdf:
 //! document info (page count, title, author, producer) and page text.
 //! Broken input is reported as `invalid-input`, never a trap.
+//!
+//! With the feature `contract-0-2` (on by default) it implements contract
+//! 0.2.0 and also exports `extract-pages`: the document is parsed once and the
+//! pages are extracted one per `next` call. `tests/plugins/pdf-text-v1` builds
+//! this same file without the feature, as a contract 0.1.0 component.
 
 use hostel_sdk::pdf::{DocumentInfo, Guest, PageText};
 use hostel_sdk::{log, PluginError};
@@ -82,6 +87,26 @@ fn mark_line_breaks(doc: &mut Document, page_id: ObjectId) -> Result<(), PluginE
     doc.change_page_content(page_id, encoded).map_err(|e| PluginError::internal(format!("page content: {e}")))
 }
 
+/// Checks `first..=last` (`last` defaulting to the final page) against a
+/// document of `count` pages and returns the last page.
+fn page_range(first: u32, last: Option<u32>, count: u32) -> Result<u32, PluginError> {
+    let last = last.unwrap_or(count);
+    if first == 0 || first > last || last > count {
+        return Err(PluginError::invalid_input(format!(
+            "page range {first}..={last} is outside the document's pages 1..={count}"
+        )));
+    }
+    Ok(last)
+}
+
+/// The text of one page whose line breaks are already marked.
+fn page_text(doc: &Document, page: u32) -> Result<PageText, PluginError> {
+    let text = doc
+        .extract_text_with_limit(&[page], MAX_PAGE_CONTENT)
+        .map_err(|e| PluginError::invalid_input(format!("page {page}: {e}")))?;
+    Ok(PageText { page, text: text.trim_end().to_string() })
+}
+
 impl Guest for PdfText {
     fn info(document: Vec<u8>) -> Result<DocumentInfo, PluginError> {
         let doc = load(&document)?;
@@ -98,24 +123,110 @@ impl Guest for PdfText {
         let mut doc = load(&document)?;
         let pages = doc.get_pages();
         let count = pages.len() as u32;
-        let last = last.unwrap_or(count);
-        if first == 0 || first > last || last > count {
-            return Err(PluginError::invalid_input(format!(
-                "page range {first}..={last} is outside the document's pages 1..={count}"
-            )));
-        }
+        let last = page_range(first, last, count)?;
         log::debug(&format!("extracting pages {first}..={last} of {count}"));
         for page in first..=last {
             mark_line_breaks(&mut doc, pages[&page])?;
         }
-        (first..=last)
-            .map(|page| {
-                let text = doc
-                    .extract_text_with_limit(&[page], MAX_PAGE_CONTENT)
-                    .map_err(|e| PluginError::invalid_input(format!("page {page}: {e}")))?;
-                Ok(PageText { page, text: text.trim_end().to_string() })
-            })
-            .collect()
+        (first..=last).map(|page| page_text(&doc, page)).collect()
+    }
+
+    #[cfg(feature = "contract-0-2")]
+    type PageStream = Pages;
+
+    #[cfg(feature = "contract-0-2")]
+    fn extract_pages(document: Vec<u8>, first: u32, last: Option<u32>) -> Result<PageStream, PluginError> {
+        let doc = load(&document)?;
+        drop(document); // from here on: the parsed document and one page at a time
+        let pages = doc.get_pages();
+        let count = pages.len() as u32;
+        let last = page_range(first, last, count)?;
+        log::debug(&format!("streaming pages {first}..={last} of {count}"));
+        Ok(PageStream::new(Pages { open: RefCell::new(Some(Open { doc, pages, next: first, last })) }))
+    }
+}
+
+#[cfg(feature = "contract-0-2")]
+use hostel_sdk::pdf::{GuestPageStream, PageStream};
+#[cfg(feature = "contract-0-2")]
+use std::{cell::RefCell, collections::BTreeMap};
+
+/// The page stream of `extract-pages`: the parsed document, and the pages
+/// still to hand out. Dropped (document and all) after the last page.
+#[cfg(feature = "contract-0-2")]
+struct Pages {
+    open: RefCell<Option<Open>>,
+}
+
+#[cfg(feature = "contract-0-2")]
+struct Open {
+    doc: Document,
+    pages: BTreeMap<u32, ObjectId>,
+    next: u32,
+    last: u32,
+}
+
+#[cfg(feature = "contract-0-2")]
+impl GuestPageStream for Pages {
+    /// Extracts the next page. A page that fails gives its error and the
+    /// stream moves on, so a later `next` reads the page after it.
+    fn next(&self) -> Result<Option<PageText>, PluginError> {
+        let mut open = self.open.borrow_mut();
+        let Some(state) = open.as_mut() else { return Ok(None) };
+        if state.next > state.last {
+            *open = None;
+            return Ok(None);
+        }
+        let page = state.next;
+        state.next += 1;
+        let page_id = state.pages[&page];
+        // Mark this page's line breaks as extract-text does, then put its
+        // original content back, so the document does not grow page by page.
+        let saved = SavedContent::take(&state.doc, page_id);
+        let text = mark_line_breaks(&mut state.doc, page_id).and_then(|()| page_text(&state.doc, page));
+        saved.restore(&mut state.doc, page_id);
+        text.map(Some)
+    }
+}
+
+/// A page's content as loaded: its `/Contents` entry and content streams.
+#[cfg(feature = "contract-0-2")]
+struct SavedContent {
+    contents: Option<Object>,
+    streams: Vec<(ObjectId, Object)>,
+    max_id: u32,
+}
+
+#[cfg(feature = "contract-0-2")]
+impl SavedContent {
+    fn take(doc: &Document, page_id: ObjectId) -> Self {
+        let contents = doc.get_dictionary(page_id).ok().and_then(|page| page.get(b"Contents").ok()).cloned();
+        let streams = doc
+            .get_page_contents(page_id)
+            .into_iter()
+            .filter_map(|id| doc.objects.get(&id).map(|o| (id, o.clone())))
+            .collect();
+        SavedContent { contents, streams, max_id: doc.max_id }
+    }
+
+    fn restore(self, doc: &mut Document, page_id: ObjectId) {
+        // change_page_content replaces a page's streams in place or, for a page
+        // of several streams, adds one new stream and points /Contents at it.
+        for added in self.max_id + 1..=doc.max_id {
+            doc.objects.remove(&(added, 0));
+        }
+        doc.max_id = self.max_id;
+        for (id, object) in self.streams {
+            doc.objects.insert(id, object);
+        }
+        if let Ok(Object::Dictionary(page)) = doc.get_object_mut(page_id) {
+            match self.contents {
+                Some(contents) => page.set("Contents", contents),
+                None => {
+                    page.remove(b"Contents");
+                }
+            }
+        }
     }
 }
 
