@@ -26,7 +26,7 @@ async fn exports_are_listed_with_their_types() {
     let (status, body) = s.get("/v1/plugins/pdf-text/exports").await;
     assert_eq!(status, 200, "{body}");
     let exports = body["exports"].as_array().unwrap();
-    let text = exports.iter().find(|e| e["name"] == "hostel:plugin/pdf@0.1.0#extract-text").unwrap();
+    let text = exports.iter().find(|e| e["name"] == "hostel:plugin/pdf@0.2.0#extract-text").unwrap();
     assert_eq!(text["params"], json!([
         {"name": "document", "type": "list<u8>"}, {"name": "first", "type": "u32"}, {"name": "last", "type": "option<u32>"}
     ]));
@@ -97,7 +97,7 @@ async fn mismatches_name_the_path_and_plugin_errors_keep_their_class() {
 
     let (status, body) = s.post_json("/v1/plugins/pdf-text/invoke/nope", &json!({})).await;
     assert_eq!(status, 404);
-    assert!(error_message(&body, "unknown_export").contains("hostel:plugin/pdf@0.1.0#extract-text"));
+    assert!(error_message(&body, "unknown_export").contains("hostel:plugin/pdf@0.2.0#extract-text"));
     // A plugin-error in the result's err is the same typed error as a typed call.
     let (status, body) = s.post_json("/v1/plugins/faulty/invoke/info", &json!({"document": b64(b"error")})).await;
     assert_eq!(status, 422, "{body}");

@@ -213,3 +213,41 @@ async fn an_embedders_world_runs_through_the_host() {
     let e = host.connector_describe("wrong").await.unwrap_err();
     assert!(e.to_string().contains("connector-plugin"), "{e}");
 }
+
+/// Plugins written in Python (componentize-py) and JavaScript (componentize-js)
+/// from wit/0.1.0 unchanged answer their typed routes.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_and_javascript_plugins_answer_their_typed_routes() {
+    let plugins = PluginsDir::new();
+    for (dir, wasm) in [("python-caption", "python-caption.wasm"), ("js-connector", "js-connector.wasm")] {
+        let manifest = std::fs::read_to_string(hostel_tests::repo().join("examples").join(dir).join("hostel.toml")).unwrap();
+        plugins.add_raw(dir, &manifest, &[(wasm, &built(&format!("examples/{dir}/{wasm}")))]);
+    }
+    let s = Server::start(&plugins);
+    let request = json!({"description": "sunset over the ocean at the beach", "style": "inspirational", "hashtag_count": 4, "max_captions": 2});
+    let (status, body) = s.post_json("/v1/plugins/python-caption/caption", &request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hashtags"].as_array().unwrap().len(), 4, "{body}");
+    let captions = body["captions"].as_array().unwrap();
+    assert!(!captions.is_empty() && captions.len() <= 2, "{body}");
+    let r = s.client.post(s.url("/v1/plugins/python-caption/caption/stream")).json(&request).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let lines = r.text().await.unwrap();
+    assert!(!lines.trim().is_empty() && lines.lines().all(|l| serde_json::from_str::<Value>(l).unwrap()["text"].is_string()), "{lines}");
+    // componentize-py's leftover `init` export is hidden, and refused by name.
+    let (_, exports) = s.get("/v1/plugins/python-caption/exports").await;
+    let names: Vec<&str> = exports["exports"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.iter().all(|n| !n.ends_with("#init")) && names.iter().any(|n| n.ends_with("#generate")), "{names:?}");
+    let (status, body) = s.post_json("/v1/plugins/python-caption/invoke/exports%23init", &json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_message(&body, "bad_request").contains("componentize-py"), "{body}");
+
+    let (status, body) = s.get("/v1/plugins/js-connector/connector").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["operations"].as_array().unwrap().iter().any(|o| o == "convert"), "{body}");
+    let (status, body) = s.post_json("/v1/plugins/js-connector/connector/call", &json!({"operation": "convert", "args": {"value": 10, "from": "km", "to": "mi"}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!((body["result"]["value"].as_f64().unwrap() - 6.21371).abs() < 1e-4, "{body}");
+    let (status, body) = s.post_json("/v1/plugins/js-connector/connector/call", &json!({"operation": "convert", "args": {"value": 1, "from": "parsec", "to": "mi"}})).await;
+    assert_eq!(status, 404, "a thrown plugin-error keeps its code: {body}");
+}

@@ -41,8 +41,24 @@ struct Target {
     func: ComponentFunc,
 }
 
-/// Every exported function: (interface, function, type).
+/// Exports a toolchain adds that are no function of any plugin world:
+/// (instance, function, what it is). Hidden from listings; a call by name is
+/// refused saying so.
+const LEFTOVERS: &[(&str, &str, &str)] =
+    &[("exports", "init", "componentize-py's pre-initialisation hook (it traps when called after the build)")];
+
+fn leftover(interface: Option<&str>, func: &str) -> Option<&'static str> {
+    LEFTOVERS.iter().find(|(i, f, _)| interface == Some(*i) && func == *f).map(|(_, _, why)| *why)
+}
+
+/// Every exported function of the plugin: (interface, function, type).
 fn functions(engine: &Engine, component: &Component) -> Vec<(Option<String>, String, ComponentFunc)> {
+    let mut all = every_function(engine, component);
+    all.retain(|(i, f, _)| leftover(i.as_deref(), f).is_none());
+    all
+}
+
+fn every_function(engine: &Engine, component: &Component) -> Vec<(Option<String>, String, ComponentFunc)> {
     let mut out = Vec::new();
     for (name, item) in component.component_type().exports(engine) {
         match item.ty {
@@ -75,6 +91,9 @@ fn resolve(engine: &Engine, component: &Component, plugin: &str, export: &str) -
         Some((i, f)) => (Some(i), f),
         None => (None, export),
     };
+    if let Some(why) = leftover(interface, func) {
+        return Err(Error::InvalidRequest(format!("{export} is {why}, not a function of the plugin's world")));
+    }
     let all = functions(engine, component);
     let found: Vec<_> = all
         .iter()
