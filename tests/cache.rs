@@ -105,3 +105,21 @@ async fn pure_calls_are_memoized_for_their_ttl() {
     s.post_json("/v1/plugins/faulty/unload", &serde_json::json!({})).await;
     assert_eq!(count("faulty").await, 1);
 }
+
+/// `artifact_format = "zstd"`: a fresh compile is read back in the cache's
+/// format (decoded, not mapped as if raw), and a restart loads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn zstd_artifacts_serve_the_first_call_and_the_restart() {
+    let plugins = PluginsDir::new();
+    plugins.add("pdf-text", |m| m);
+    let data = tempfile::tempdir().unwrap();
+    let config = plugins.config("artifact_format = \"zstd\"\n");
+    let s = Server::start_in(&plugins, data.path(), &["--config", &config], None);
+    call(&s).await;
+    let bytes = std::fs::read(artifact(data.path())).unwrap();
+    assert_eq!(&bytes[..4], &[0x28, 0xb5, 0x2f, 0xfd], "stored zstd-compressed");
+    s.stop();
+    let s = Server::start_in(&plugins, data.path(), &["--config", &config], None);
+    call(&s).await;
+    assert_eq!(s.plugin("pdf-text").await["from_cache"], true);
+}

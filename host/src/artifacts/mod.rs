@@ -168,6 +168,12 @@ impl ArtifactCache {
         }
     }
 
+    /// The entry a compile just wrote, in this cache's format (not counted as a hit).
+    pub fn open_fresh(&self, engine: &Engine, sha256: &str) -> Result<Component, String> {
+        let path = self.path(sha256);
+        self.open(engine, &path, &path.with_extension("meta"))
+    }
+
     fn open(&self, engine: &Engine, path: &Path, meta_path: &Path) -> Result<Component, String> {
         let text = std::fs::read(meta_path).map_err(|_| "no record of its checksum".to_string())?;
         let mut meta: Meta = serde_json::from_slice(&text).map_err(|e| format!("unreadable record: {e}"))?;

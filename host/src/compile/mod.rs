@@ -309,9 +309,13 @@ impl Host {
             Mode::InProcess => self.compile_in_process(&job, &output, reservation).await,
         };
         let took = started.elapsed();
-        let component = match outcome {
-            Ok(()) => self.map_fresh(&output),
-            Err(f) => Err(f),
+        let component = match (outcome, &self.inner.artifacts) {
+            // The cache's own format (a zstd entry is decoded, a raw one mapped).
+            (Ok(()), Some(artifacts)) => artifacts
+                .open_fresh(&self.inner.runtime.engine, &job.sha256)
+                .map_err(|e| Failure::Transient(format!("cannot map the compiled artifact: {e}"))),
+            (Ok(()), None) => self.map_fresh(&output),
+            (Err(f), _) => Err(f),
         };
         if self.inner.artifacts.is_none() {
             let _ = std::fs::remove_file(&output); // mapped pages outlive the name
