@@ -2,6 +2,7 @@
 //! one per file): the real `hostel` binary over loopback HTTP with the real
 //! plugins. Run one area with `cargo test --release --test e2e memory::`.
 
+mod author;
 mod cache;
 mod capabilities;
 mod caption;

@@ -44,6 +44,36 @@ enum Command {
         #[arg(long, env = "HOSTEL_MEMORY_BUDGET")]
         memory_budget: Option<bytesize::ByteSize>,
     },
+    /// Write a new plugin: source, manifest, build settings, README and test.
+    New {
+        /// The plugin's name (lower-case letters, digits, dashes).
+        name: String,
+        /// connector, pdf-processor, caption-model or component (a world of its own).
+        #[arg(long)]
+        kind: String,
+        /// rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where its folder goes (default: here).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build the plugin in DIR into its component; print where it is, its size and exports.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build, serve, watch: every save rebuilds and hot-reloads the plugin in DIR.
+    Dev {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Serve here (default 127.0.0.1:7070; port 0 picks one). Ignored with --attach.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        /// Upload each build to the running host at --url instead of serving here.
+        #[arg(long)]
+        attach: bool,
+    },
     /// Manage plugins on a running host: list, show, add, load, unload, rm, invoke.
     #[command(subcommand)]
     Plugin(cli::PluginCommand),
@@ -117,6 +147,19 @@ async fn run() -> anyhow::Result<()> {
             }
             serve(cfg).await
         }
+        Command::New { name, kind, lang, dir } => {
+            let made = cli::new::new(&name, &kind, &lang, &dir)?;
+            println!("created {} ({lang} {kind}); next:", made.display());
+            println!("  hostel build {}    # → {}/{name}.wasm", made.display(), made.display());
+            println!("  hostel dev {}      # build, serve, rebuild and reload on every save", made.display());
+            Ok(())
+        }
+        Command::Build { dir } => tokio::task::spawn_blocking(move || cli::build::build(&dir, false).map(|_| ())).await?,
+        Command::Dev { dir, listen, attach } => {
+            init_logs("text")?;
+            let url = attach.then(|| cli.remote.url.clone());
+            cli::dev::dev(&dir, url, listen, cli.remote.token.clone()).await
+        }
         Command::Plugin(command) => cli::Client::new(cli.remote).plugin(command).await,
         Command::Memory => cli::Client::new(cli.remote).memory().await,
         Command::Pools => cli::Client::new(cli.remote).pools().await,
@@ -142,6 +185,11 @@ fn init_logs(format: &str) -> anyhow::Result<()> {
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     init_logs(&cfg.log_format)?;
+    serve_with(cfg, None).await
+}
+
+/// Serves until Ctrl-C; `ready` gets the bound address (for `hostel dev`).
+pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let host = Host::builder()
@@ -167,6 +215,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, "serving");
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
+    if let Some(ready) = ready {
+        let _ = ready.send(addr);
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");

@@ -1,6 +1,9 @@
 //! `hostel plugin|memory|pools|invocations`: a thin client of a running
 //! host's HTTP API. Human tables by default, the API's JSON with `--json`.
 
+pub mod build;
+pub mod dev;
+pub mod new;
 mod show;
 
 use anyhow::{bail, Context, Result};
