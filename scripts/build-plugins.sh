@@ -8,6 +8,7 @@
 # (tests/plugins/wasip1-calc) is built for that target: a core module, not a component.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CALLER="$PWD"
 cd "$ROOT/plugins"
 
 export RUSTC_BOOTSTRAP=1            # -Zbuild-std on Debian's stable rustc
@@ -21,7 +22,16 @@ plugins=()
 for crate in */hostel.toml ../tests/plugins/*/Cargo.toml ../examples/custom-world/guest/Cargo.toml ../sdk/template/hostel.toml; do
   plugins+=("$(dirname "$crate")")
 done
-if [ $# -gt 0 ]; then plugins=("$@"); fi
+# Arguments name plugin folders relative to plugins/ (`pdf-text`) or to where the
+# script was called from (`plugins/pdf-text`, `tests/plugins/faulty`).
+if [ $# -gt 0 ]; then
+  plugins=()
+  for p in "$@"; do
+    if [ ! -f "$p/Cargo.toml" ] && [ -f "$CALLER/$p/Cargo.toml" ]; then p="$(realpath --relative-to=. "$CALLER/$p")"; fi
+    [ -f "$p/Cargo.toml" ] || { echo "error: $p: no Cargo.toml there (give a plugin folder, e.g. plugins/pdf-text)" >&2; exit 1; }
+    plugins+=("$p")
+  done
+fi
 
 i=0
 for p in "${plugins[@]}"; do
