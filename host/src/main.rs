@@ -206,7 +206,10 @@ pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::
         .build()
         .context("starting the host")?;
     if cfg.watch_plugins && cfg.plugins_dir.is_dir() {
-        host.watch_plugins_dir()?;
+        // Without it the host serves on; changes then need a restart.
+        if let Err(e) = host.watch_plugins_dir() {
+            tracing::warn!("{e}; changes in the plugins directory take effect at the next start");
+        }
     }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

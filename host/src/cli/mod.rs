@@ -181,7 +181,11 @@ impl Client {
                 }
                 return Ok(());
             }
-            (kind, export) => bail!("a {kind} plugin has no export {export:?} the CLI knows"),
+            // Any other export of any kind: the generic route, JSON arguments.
+            (_, export) => {
+                let path = format!("{base}/invoke/{}", export.replace('#', "%23"));
+                self.request(Method::POST, &path).json(&args)
+            }
         };
         let body = self.send(request).await?;
         println!("{}", serde_json::to_string_pretty(&body)?);

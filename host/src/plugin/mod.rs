@@ -208,8 +208,13 @@ impl Plugin {
         self.slot.lock().unwrap().loaded.clone()
     }
 
+    /// A generation no load of any plugin had before (so memoized results
+    /// and pooled instances of a replaced version never match the new one).
     pub(crate) fn next_generation(&self) -> u64 {
-        self.generation.fetch_add(1, Ordering::Relaxed) + 1
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let g = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.generation.store(g, Ordering::Relaxed);
+        g
     }
 
     /// The load in flight, or a new one made by `start` (called under the

@@ -58,8 +58,10 @@ pub fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
 
 /// For the plugins directory: `path` itself when it is a component (or
 /// unreadable: the load says why), else the component made from it, written
-/// once per module under `dir` (content-addressed).
-pub fn component_file(path: &Path, dir: &Path) -> Result<PathBuf, String> {
+/// once per module under `dir` (content-addressed). A manifest's `sha256`
+/// pin names the file its author built: for a module it is checked here and
+/// then dropped from `manifest` (the component is ours, not theirs).
+pub fn component_file(path: &Path, dir: &Path, manifest: &mut crate::plugin::Manifest) -> Result<PathBuf, String> {
     let mut head = [0u8; 8];
     let is_module = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
@@ -69,7 +71,15 @@ pub fn component_file(path: &Path, dir: &Path) -> Result<PathBuf, String> {
         return Ok(path.to_path_buf());
     }
     let module = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let target = dir.join(format!("{}.wasm", hex::encode(Sha256::digest(&module))));
+    let sha = hex::encode(Sha256::digest(&module));
+    if let Some(pin) = manifest.sha256.take() {
+        if !pin.eq_ignore_ascii_case(&sha) {
+            return Err(format!("component sha256 {sha} does not match the manifest's pin {pin}"));
+        }
+    }
+    // Named by the module and the adapter that made it, so a new adapter remakes it.
+    let adapter = &hex::encode(Sha256::digest(adapter::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER))[..12];
+    let target = dir.join(format!("{sha}-{adapter}.wasm"));
     if target.is_file() {
         return Ok(target);
     }
@@ -77,10 +87,33 @@ pub fn component_file(path: &Path, dir: &Path) -> Result<PathBuf, String> {
     let component = componentize(&module)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = target.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, &component)
+    write_synced(&tmp, &component)
         .and_then(|_| std::fs::rename(&tmp, &target))
         .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
     tracing::info!(module = %path.display(), component = %target.display(), ms = started.elapsed().as_millis() as u64, "core module made a component");
+    Ok(target)
+}
+
+/// Writes `bytes` and flushes them to disk before the caller renames the file.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// A copy of the component at `path` under `dir`, named by its sha256, so a
+/// later edit of the file cannot change a version that was checked.
+pub fn snapshot(path: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let target = dir.join(format!("{}.wasm", hex::encode(Sha256::digest(&bytes))));
+    if !target.is_file() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let tmp = target.with_extension(format!("tmp.{}", std::process::id()));
+        write_synced(&tmp, &bytes)
+            .and_then(|_| std::fs::rename(&tmp, &target))
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    }
     Ok(target)
 }
 

@@ -93,8 +93,13 @@ impl Registry {
                     tracing::error!(path = %path.display(), "{error}");
                     self.rejected.write().unwrap().push(Rejected { path, error });
                 }
-                Ok(manifest) => {
-                    let component = componentize::component_file(&plugin_dir.join(&manifest.component), &componentized);
+                Ok(mut manifest) => {
+                    let source = plugin_dir.join(&manifest.component);
+                    // A panic in wit-component on a hostile module rejects this plugin only.
+                    let component = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        componentize::component_file(&source, &componentized, &mut manifest)
+                    }))
+                    .unwrap_or_else(|_| Err("making a component of this core module failed (a bug: it was logged)".into()));
                     match worlds.check(manifest.kind.as_str()).and(component) {
                         Ok(component) => {
                             tracing::info!(plugin = %manifest.name, kind = manifest.kind.as_str(), "registered");

@@ -53,9 +53,29 @@ pub struct Rescan {
     pub rejected: Vec<(PathBuf, String)>,
 }
 
-/// Watches `dir` until the host is dropped.
+/// Watches `dir` until the host is dropped: the directory itself (folders
+/// added or removed) and each plugin folder in it, not recursively (a
+/// plugin's build output, e.g. a cargo `target/`, is not watched).
 pub(crate) struct Watcher {
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Arc<std::sync::Mutex<notify::RecommendedWatcher>>,
+}
+
+/// Watches every plugin folder of `dir` not yet in `watched`.
+fn watch_folders(watcher: &std::sync::Mutex<notify::RecommendedWatcher>, dir: &Path, watched: &mut std::collections::BTreeSet<PathBuf>) {
+    use notify::Watcher as _;
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut watcher = watcher.lock().unwrap();
+    for folder in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        if !watched.contains(&folder) {
+            match watcher.watch(&folder, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(folder);
+                }
+                Err(e) => tracing::warn!(folder = %folder.display(), "cannot watch this plugin folder: {e}"),
+            }
+        }
+    }
+    watched.retain(|f| f.is_dir());
 }
 
 impl Watcher {
@@ -63,20 +83,25 @@ impl Watcher {
         use notify::Watcher as _;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(notify::event::AccessKind::Read | notify::event::AccessKind::Open(_) | notify::event::AccessKind::Any))) {
                 let _ = tx.send(());
             }
         })?;
-        watcher.watch(&dir, notify::RecursiveMode::Recursive)?;
+        watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+        let watcher = Arc::new(std::sync::Mutex::new(watcher));
+        let mut watched = std::collections::BTreeSet::new();
+        watch_folders(&watcher, &dir, &mut watched);
         let weak: Weak<Inner> = Arc::downgrade(&host.inner);
         let mut known = survey(&dir);
         tracing::info!(dir = %dir.display(), "watching the plugins directory");
+        let handle = watcher.clone();
         tokio::spawn(async move {
             while rx.recv().await.is_some() {
                 // Let the burst of events of one save settle.
                 while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
                 let Some(inner) = weak.upgrade() else { break };
                 let host = Host { inner };
+                watch_folders(&handle, &dir, &mut watched);
                 let outcome = host.rescan_dir(&dir, &mut known).await;
                 if !(outcome.added.is_empty() && outcome.reloaded.is_empty() && outcome.removed.is_empty() && outcome.rejected.is_empty()) {
                     tracing::info!(added = ?outcome.added, reloaded = ?outcome.reloaded, removed = ?outcome.removed, rejected = outcome.rejected.len(), "plugins directory changed");
@@ -94,26 +119,7 @@ impl Host {
         let _one_at_a_time = self.inner.uploads.lock().await;
         let now = survey(dir);
         let mut outcome = Rescan::default();
-        for (path, print) in &now {
-            if known.get(path) == Some(print) {
-                continue;
-            }
-            match self.take_folder(path).await {
-                Ok((name, replaced)) => {
-                    self.inner.registry.clear_rejected(path);
-                    if replaced { outcome.reloaded.push(name) } else { outcome.added.push(name) }
-                    known.insert(path.clone(), print.clone());
-                }
-                Err(reason) => {
-                    tracing::error!(path = %path.display(), "plugin change not taken: {reason}");
-                    self.inner.registry.clear_rejected(path);
-                    self.inner.registry.reject(path.clone(), reason.clone());
-                    outcome.rejected.push((path.clone(), reason));
-                    // Tried once per content: the next save tries again.
-                    known.insert(path.clone(), print.clone());
-                }
-            }
-        }
+        // Removals first, so a folder renamed (`mv a b`) frees its plugin's name for the new one.
         let gone: Vec<PathBuf> = known.keys().filter(|p| !now.contains_key(*p)).cloned().collect();
         for path in gone {
             known.remove(&path);
@@ -127,6 +133,29 @@ impl Host {
                 outcome.removed.push(plugin.name.to_string());
             }
         }
+        for (path, print) in &now {
+            if known.get(path) == Some(print) {
+                continue;
+            }
+            match self.take_folder(path).await {
+                Ok((name, replaced)) => {
+                    self.inner.registry.clear_rejected(path);
+                    if replaced { outcome.reloaded.push(name) } else { outcome.added.push(name) }
+                    known.insert(path.clone(), print.clone());
+                }
+                Err((reason, retry)) => {
+                    tracing::error!(path = %path.display(), "plugin change not taken: {reason}");
+                    self.inner.registry.clear_rejected(path);
+                    self.inner.registry.reject(path.clone(), reason.clone());
+                    outcome.rejected.push((path.clone(), reason));
+                    // A broken content is tried once (the next save tries
+                    // again); a name taken or a busy host, at the next rescan.
+                    if !retry {
+                        known.insert(path.clone(), print.clone());
+                    }
+                }
+            }
+        }
         outcome
     }
 
@@ -137,28 +166,40 @@ impl Host {
 
     /// Registers the plugin in the folder of `manifest_path`, replacing the
     /// one it held, once it compiles and links. Returns its name and whether
-    /// it replaced one.
-    async fn take_folder(&self, manifest_path: &Path) -> Result<(String, bool), String> {
+    /// it replaced one; or why not, and whether a later rescan should retry.
+    async fn take_folder(&self, manifest_path: &Path) -> Result<(String, bool), (String, bool)> {
         let folder = manifest_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let manifest = Manifest::load(manifest_path).map_err(|e| e.to_string())?;
-        self.inner.worlds.check(manifest.kind.as_str())?;
+        let mut manifest = Manifest::load(manifest_path).map_err(|e| (e.to_string(), false))?;
+        self.inner.worlds.check(manifest.kind.as_str()).map_err(|e| (e, false))?;
         let previous = self.dir_plugin(&folder);
         if let Some(other) = self.inner.registry.get(&manifest.name) {
             if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, &other)) {
-                return Err(format!("a plugin named {:?} is already registered", manifest.name));
+                return Err((format!("a plugin named {:?} is already registered", manifest.name), true));
             }
         }
-        let componentized = match &self.inner.data_dir {
-            Some(d) => d.join("componentized"),
-            None => std::env::temp_dir().join(format!("hostel-componentized-{}", std::process::id())),
+        let store = match &self.inner.data_dir {
+            Some(d) => d.to_path_buf(),
+            None => std::env::temp_dir().join(format!("hostel-{}", std::process::id())),
         };
         let source = folder.join(&manifest.component);
-        let component = tokio::task::spawn_blocking(move || super::componentize::component_file(&source, &componentized))
-            .await
-            .map_err(|e| e.to_string())??;
+        // The checked bytes are kept apart from the folder (content-addressed):
+        // a later broken save cannot change the version that serves.
+        let made = tokio::task::spawn_blocking(move || {
+            let component = super::componentize::component_file(&source, &store.join("componentized"), &mut manifest)?;
+            let kept = super::componentize::snapshot(&component, &store.join("dir-components"))?;
+            Ok::<_, String>((manifest, kept))
+        })
+        .await;
+        let (manifest, component) = match made {
+            Ok(r) => r.map_err(|e| (e, false))?,
+            Err(e) => return Err((format!("making its component failed: {e}"), false)),
+        };
         let plugin = Arc::new(Plugin::with_component(manifest, folder, component, Source::Dir));
         // Checked the way an upload is: compiled (cached) and linked before it serves.
-        self.ensure_loaded(&plugin, true).await.map_err(|e| e.to_string())?;
+        if let Err(e) = self.ensure_loaded(&plugin, true).await {
+            let retry = matches!(e, crate::Error::OverBudget { .. } | crate::Error::CompileQueueTimeout { .. } | crate::Error::LoadTimeout { .. });
+            return Err((e.to_string(), retry));
+        }
         if !previous.as_ref().is_some_and(|p| p.loaded().is_some()) {
             plugin.unload(); // stays lazy, its artifact cached
         }

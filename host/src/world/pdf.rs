@@ -152,7 +152,12 @@ impl PageStream {
                 } else {
                     let n = *next;
                     *next += 1;
-                    e.hostel_plugin_pdf().call_extract_text(store, document, n, Some(n)).await.map(|r| r.map(|mut pages| pages.pop()))
+                    e.hostel_plugin_pdf().call_extract_text(store, document, n, Some(n)).await.map(|r| {
+                        r.and_then(|mut pages| match pages.pop() {
+                            Some(p) => Ok(Some(p)),
+                            None => Err(PluginError { code: crate::bindings::ErrorCode::Internal, message: format!("extract-text gave no text for page {n}") }),
+                        })
+                    })
                 }
             }
             _ => return Err(Error::Internal("page stream of another version".into())),
@@ -175,7 +180,13 @@ impl PageStream {
                 self.host.finish_infallible(lease, dropped)?;
                 Ok(None)
             }
-            Ok(Err(e)) => Err(self.host.finish(lease, Ok(Err::<(), _>(e))).unwrap_err()),
+            Ok(Err(e)) => {
+                // The stream ends here: its resource (the parsed document) goes with it.
+                if let Pages::Native(resource) = self.state {
+                    let _ = resource.resource_drop_async(&mut lease.instance.store).await;
+                }
+                Err(self.host.finish(lease, Ok(Err::<(), _>(e))).unwrap_err())
+            }
             Err(e) => Err(self.host.finish_infallible(lease, Err::<(), _>(e)).unwrap_err()),
         }
     }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A real test of {{name}}: builds it (`hostel build`), serves it from a
+# temporary plugins directory with a test value of its [config], calls its
+# route and checks the answers. Exits non-zero on the first failed check.
+#   ./test.sh                       # hostel from PATH
+#   HOSTEL=/path/to/hostel ./test.sh
+#   SKIP_BUILD=1 ./test.sh          # test the {{name}}.wasm built already
+set -euo pipefail
+cd "$(dirname "$0")"
+HOSTEL="${HOSTEL:-hostel}"
+NAME="{{name}}"
+
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  "$HOSTEL" build .
+fi
+[ -f "$NAME.wasm" ] || { echo "FAIL: $NAME.wasm is missing: run \`hostel build\` first" >&2; exit 1; }
+
+tmp="$(mktemp -d)"
+server=""
+stop() {
+  if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+    kill -INT "$server" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap stop EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -f "$tmp/server.log" ]; then echo "--- hostel serve, last lines:" >&2; tail -n 20 "$tmp/server.log" >&2; fi
+  exit 1
+}
+ok() { echo "ok - $*"; }
+
+# The plugins directory: this plugin, its manifest with a test greeting.
+mkdir -p "$tmp/plugins/$NAME" "$tmp/data"
+cp "$NAME.wasm" "$tmp/plugins/$NAME/"
+sed 's/^greeting = .*/greeting = "Ahoy"/' hostel.toml >"$tmp/plugins/$NAME/hostel.toml"
+grep -q '^greeting = "Ahoy"$' "$tmp/plugins/$NAME/hostel.toml" || fail 'hostel.toml has no `greeting = "..."` line in [config]'
+
+"$HOSTEL" serve --plugins-dir "$tmp/plugins" --data-dir "$tmp/data" --listen 127.0.0.1:0 >"$tmp/server.out" 2>"$tmp/server.log" &
+server=$!
+url=""
+for _ in $(seq 600); do
+  url="$(sed -n 's/^listening on \(http:\/\/[^ ]*\).*/\1/p' "$tmp/server.out")"
+  [ -n "$url" ] && break
+  kill -0 "$server" 2>/dev/null || fail "hostel serve exited"
+  sleep 0.1
+done
+[ -n "$url" ] || fail "hostel serve printed no 'listening on' line within 60 s"
+ok "serving on $url"
+
+# call CURL-ARGS...: sets $status and $body. The first call compiles the plugin.
+call() {
+  local out
+  out="$(curl -sS --max-time 300 -w '\n%{http_code}' "$@")" || fail "curl $* failed"
+  status="${out##*$'\n'}"
+  body="${out%$'\n'*}"
+}
+# expect STATUS TEXT...: the last call answered STATUS with every TEXT in its body.
+expect() {
+  [ "$status" = "$1" ] || fail "expected HTTP $1, got $status: $body"
+  shift
+  local text
+  for text in "$@"; do
+    case "$body" in *"$text"*) ;; *) fail "expected $text in: $body" ;; esac
+  done
+}
+
+call "$url/v1/plugins/$NAME/connector"
+expect 200 "\"name\":\"$NAME\"" '"greet"' '"echo"'
+ok "describe: $body"
+
+call -X POST "$url/v1/plugins/$NAME/connector/call" -H 'content-type: application/json' \
+  -d '{"operation":"greet","args":{}}'
+expect 200 '"message":"Ahoy, world!"' '"count":1'
+ok "greet uses [config] greeting: $body"
+
+call -X POST "$url/v1/plugins/$NAME/connector/call" -H 'content-type: application/json' \
+  -d '{"operation":"greet","args":{"name":"you"}}'
+expect 200 '"message":"Ahoy, you!"' '"count":2'
+ok "greet with a name, count kept in the host cache: $body"
+
+call -X POST "$url/v1/plugins/$NAME/connector/call" -H 'content-type: application/json' \
+  -d '{"operation":"echo","args":{"a":[1,2]}}'
+expect 200 '"result":{"a":[1,2]}'
+ok "echo: $body"
+
+call -X POST "$url/v1/plugins/$NAME/connector/call" -H 'content-type: application/json' \
+  -d '{"operation":"no-such-operation","args":{}}'
+expect 404
+ok "an unknown operation is 404 not-found"
+
+echo "PASS: $NAME"
