@@ -8,6 +8,7 @@ fn main() {
     let path = args.next().expect("usage: pdf-text-native FILE [LAST]");
     let last: Option<u32> = args.next().map(|s| s.parse().expect("LAST is a page number"));
     let bytes = std::fs::read(&path).expect("read");
+    let t0 = std::time::Instant::now();
     let doc = match lopdf::Document::load_mem(&bytes) {
         Ok(d) => d,
         Err(e) => {
@@ -15,6 +16,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let loaded = t0.elapsed();
     let mut fonts = extract::Fonts::default();
     let mut out = String::new();
     for (n, id) in doc.get_pages() {
@@ -26,6 +28,9 @@ fn main() {
             Err(e) => eprintln!("page {n}: {e}"),
         }
         out.push('\x0c');
+    }
+    if std::env::var_os("PDF_TEXT_TIMES").is_some() {
+        eprintln!("load {loaded:?}, pages {:?}", t0.elapsed() - loaded);
     }
     print!("{out}");
 }

@@ -3,6 +3,7 @@
 //! A small PostScript-token reader, enough for what producers write.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Ranges of more than this many codes stay ranges instead of map entries.
 const EXPAND_LIMIT: u32 = 512;
@@ -12,7 +13,7 @@ pub struct CMap {
     /// (low, high, bytes): the code space ranges.
     pub codespace: Vec<(u32, u32, u8)>,
     /// bfchar entries and small bfranges: code → text.
-    text: HashMap<u32, String>,
+    text: HashMap<u32, Rc<str>>,
     /// Large bfranges: (low, high, UTF-16 of `low`), the last unit counting up.
     text_ranges: Vec<(u32, u32, Vec<u16>)>,
     /// cidchar entries and small cidranges: code → CID.
@@ -164,16 +165,16 @@ impl CMap {
                     while i + 1 < toks.len() {
                         match (&toks[i], &toks[i + 1]) {
                             (Tok::Hex(src), Tok::Hex(dst)) => {
-                                map.text.insert(code(src), utf16_string(&utf16(dst)));
+                                map.text.insert(code(src), utf16_string(&utf16(dst)).into());
                             }
                             (Tok::Hex(src), Tok::Name(name)) => {
                                 if let Some(t) = super::glyphs::name_to_text(name) {
-                                    map.text.insert(code(src), t);
+                                    map.text.insert(code(src), t.into());
                                 }
                             }
                             (Tok::Hex(src), Tok::Num(v)) => {
                                 if let Some(c) = char::from_u32(*v as u32) {
-                                    map.text.insert(code(src), c.to_string());
+                                    map.text.insert(code(src), c.to_string().into());
                                 }
                             }
                             _ => break,
@@ -197,7 +198,7 @@ impl CMap {
                                         if let Some(last) = units.last_mut() {
                                             *last = last.wrapping_add((c - lo) as u16);
                                         }
-                                        map.text.insert(c, utf16_string(&units));
+                                        map.text.insert(c, utf16_string(&units).into());
                                     }
                                 } else if hi >= lo {
                                     map.text_ranges.push((lo, hi, base));
@@ -211,13 +212,13 @@ impl CMap {
                                     match &toks[j] {
                                         Tok::Hex(dst) => {
                                             if c <= hi {
-                                                map.text.insert(c, utf16_string(&utf16(dst)));
+                                                map.text.insert(c, utf16_string(&utf16(dst)).into());
                                             }
                                             c += 1;
                                         }
                                         Tok::Name(name) => {
                                             if let Some(t) = super::glyphs::name_to_text(name) {
-                                                map.text.insert(c, t);
+                                                map.text.insert(c, t.into());
                                             }
                                             c += 1;
                                         }
@@ -283,7 +284,7 @@ impl CMap {
         CMap { codespace: vec![(0, 0xFFFF, 2)], identity: true, ..CMap::default() }
     }
 
-    pub fn text(&self, code: u32) -> Option<String> {
+    pub fn text(&self, code: u32) -> Option<Rc<str>> {
         if let Some(t) = self.text.get(&code) {
             return Some(t.clone());
         }
@@ -292,7 +293,7 @@ impl CMap {
             if let Some(last) = units.last_mut() {
                 *last = last.wrapping_add((code - lo) as u16);
             }
-            utf16_string(&units)
+            utf16_string(&units).into()
         })
     }
 

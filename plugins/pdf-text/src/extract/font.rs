@@ -9,6 +9,7 @@ use super::{deref, num, Doc};
 use lopdf::{Dictionary, Object};
 use pdf_encoding::ForwardMap;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub enum Codes {
     /// One byte per code.
@@ -20,8 +21,8 @@ pub enum Codes {
 pub struct Font {
     codes: Codes,
     to_unicode: Option<CMap>,
-    /// Text per code of a simple font, from its encoding.
-    simple: Vec<Option<String>>,
+    /// Text per code of a simple font: ToUnicode, else its encoding.
+    simple: Vec<Option<Rc<str>>>,
     /// Advance per code (simple) in text space units per unit of font size.
     widths: Vec<f64>,
     default_width: f64,
@@ -40,7 +41,7 @@ pub struct Font {
 pub struct Glyph {
     pub code: u32,
     pub len: u8,
-    pub text: Option<String>,
+    pub text: Option<Rc<str>>,
     /// Advance in text space per unit of font size (before Tc, Tw, Tz).
     pub width: f64,
 }
@@ -259,6 +260,11 @@ impl Font {
                 }
             }
         }
+        let simple = simple
+            .into_iter()
+            .enumerate()
+            .map(|(code, t)| to_unicode.as_ref().and_then(|m| m.text(code as u32)).or_else(|| t.map(Rc::from)))
+            .collect();
         Font {
             codes: Codes::Simple,
             to_unicode,
@@ -350,7 +356,7 @@ impl Font {
             Codes::Simple => {
                 for &b in bytes {
                     let code = b as u32;
-                    let text = self.to_unicode.as_ref().and_then(|m| m.text(code)).or_else(|| self.simple[b as usize].clone());
+                    let text = self.simple[b as usize].clone();
                     out.push(Glyph { code, len: 1, text, width: self.widths[b as usize] });
                 }
             }
@@ -370,7 +376,7 @@ impl Font {
                     };
                     let text = self.to_unicode.as_ref().and_then(|m| m.text(code)).or_else(|| {
                         if self.code_is_unicode {
-                            char::from_u32(code).map(String::from)
+                            char::from_u32(code).map(|c| Rc::from(c.to_string()))
                         } else {
                             None
                         }

@@ -367,8 +367,11 @@ fn xy_cut(f: &[Fragment], ids: Vec<usize>, out: &mut Vec<usize>, depth: usize) {
 pub fn text(chars: Vec<Char>, width: f64, height: f64) -> String {
     let words = words(chars, width, height);
     let mut out = String::new();
-    for rot in 0..4u8 {
-        let mut ws: Vec<Word> = words.iter().filter(|w| w.rot == rot).map(clone_word).collect();
+    let mut by_rot: [Vec<Word>; 4] = Default::default();
+    for w in words {
+        by_rot[w.rot as usize & 3].push(w);
+    }
+    for mut ws in by_rot {
         if ws.is_empty() {
             continue;
         }
@@ -417,8 +420,4 @@ pub fn text(chars: Vec<Char>, width: f64, height: f64) -> String {
         }
     }
     out
-}
-
-fn clone_word(w: &Word) -> Word {
-    Word { text: w.text.clone(), ..*w }
 }

@@ -95,7 +95,7 @@ pub struct Char {
     pub size: f64,
     pub font: usize,
     /// None: a glyph with no text (its advance still counts).
-    pub text: Option<String>,
+    pub text: Option<Rc<str>>,
 }
 
 struct Interp<'a> {
