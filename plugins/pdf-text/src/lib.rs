@@ -1,5 +1,6 @@
 //! `pdf-text`: a PDF processor plugin. Parses PDFs in pure Rust with lopdf:
-//! document info (page count, title, author, producer) and page text.
+//! document info (page count, title, author, producer) and page text, laid
+//! out the way poppler's pdftotext lays it out (`extract`, docs/pdf.md).
 //! Broken input is reported as `invalid-input`, never a trap.
 //!
 //! With the feature `contract-0-2` (on by default) it implements contract
@@ -9,13 +10,11 @@
 
 use hostel_sdk::pdf::{DocumentInfo, Guest, PageText};
 use hostel_sdk::{log, PluginError};
-use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, ObjectId};
 
 struct PdfText;
 
-/// Largest decompressed content per page we accept, so a zip-bomb page fails cleanly.
-const MAX_PAGE_CONTENT: usize = 64 * 1024 * 1024;
+mod extract;
 
 fn load(document: &[u8]) -> Result<Document, PluginError> {
     if document.is_empty() {
@@ -48,45 +47,6 @@ fn info_entry(doc: &Document, key: &[u8]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn number(o: Option<&Object>) -> Option<f32> {
-    match o? {
-        Object::Integer(i) => Some(*i as f32),
-        Object::Real(r) => Some(*r),
-        _ => None,
-    }
-}
-
-/// lopdf's extractor breaks lines only at `T*`, `'`, `"` and `ET`; most
-/// producers move to the next line with `Td`/`TD`/`Tm` instead, which would glue
-/// the last word of a line to the first of the next. Insert a `T*` before
-/// every vertical move so lines stay apart.
-fn mark_line_breaks(doc: &mut Document, page_id: ObjectId) -> Result<(), PluginError> {
-    let bytes = doc
-        .get_page_content_with_limit(page_id, MAX_PAGE_CONTENT)
-        .map_err(|e| PluginError::invalid_input(format!("page content: {e}")))?;
-    let content = Content::decode(&bytes).map_err(|e| PluginError::invalid_input(format!("page content: {e}")))?;
-    let mut operations = Vec::with_capacity(content.operations.len() + 16);
-    let mut line_y: Option<f32> = None;
-    for op in content.operations {
-        let moves_down = match op.operator.as_str() {
-            "Td" | "TD" => number(op.operands.get(1)).is_some_and(|ty| ty.abs() > 0.01),
-            "Tm" => {
-                let y = number(op.operands.get(5));
-                let moved = matches!((line_y, y), (Some(a), Some(b)) if (a - b).abs() > 0.01);
-                line_y = y;
-                moved
-            }
-            _ => false,
-        };
-        if moves_down {
-            operations.push(Operation::new("T*", vec![]));
-        }
-        operations.push(op);
-    }
-    let encoded = Content { operations }.encode().map_err(|e| PluginError::internal(format!("re-encode: {e}")))?;
-    doc.change_page_content(page_id, encoded).map_err(|e| PluginError::internal(format!("page content: {e}")))
-}
-
 /// Checks `first..=last` (`last` defaulting to the final page) against a
 /// document of `count` pages and returns the last page.
 fn page_range(first: u32, last: Option<u32>, count: u32) -> Result<u32, PluginError> {
@@ -99,11 +59,9 @@ fn page_range(first: u32, last: Option<u32>, count: u32) -> Result<u32, PluginEr
     Ok(last)
 }
 
-/// The text of one page whose line breaks are already marked.
-fn page_text(doc: &Document, page: u32) -> Result<PageText, PluginError> {
-    let text = doc
-        .extract_text_with_limit(&[page], MAX_PAGE_CONTENT)
-        .map_err(|e| PluginError::invalid_input(format!("page {page}: {e}")))?;
+/// The text of one page, laid out (see `extract`).
+fn page_text(doc: &Document, page: u32, id: ObjectId, fonts: &mut extract::Fonts) -> Result<PageText, PluginError> {
+    let text = extract::page_text(doc, id, fonts).map_err(|e| PluginError::invalid_input(format!("page {page}: {e}")))?;
     Ok(PageText { page, text: text.trim_end().to_string() })
 }
 
@@ -120,15 +78,14 @@ impl Guest for PdfText {
     }
 
     fn extract_text(document: Vec<u8>, first: u32, last: Option<u32>) -> Result<Vec<PageText>, PluginError> {
-        let mut doc = load(&document)?;
+        let doc = load(&document)?;
+        drop(document);
         let pages = doc.get_pages();
         let count = pages.len() as u32;
         let last = page_range(first, last, count)?;
         log::debug(&format!("extracting pages {first}..={last} of {count}"));
-        for page in first..=last {
-            mark_line_breaks(&mut doc, pages[&page])?;
-        }
-        (first..=last).map(|page| page_text(&doc, page)).collect()
+        let mut fonts = extract::Fonts::default();
+        (first..=last).map(|page| page_text(&doc, page, pages[&page], &mut fonts)).collect()
     }
 
     #[cfg(feature = "contract-0-2")]
@@ -142,7 +99,7 @@ impl Guest for PdfText {
         let count = pages.len() as u32;
         let last = page_range(first, last, count)?;
         log::debug(&format!("streaming pages {first}..={last} of {count}"));
-        Ok(PageStream::new(Pages { open: RefCell::new(Some(Open { doc, pages, next: first, last })) }))
+        Ok(PageStream::new(Pages { open: RefCell::new(Some(Open { doc, fonts: extract::Fonts::default(), pages, next: first, last })) }))
     }
 }
 
@@ -161,6 +118,7 @@ struct Pages {
 #[cfg(feature = "contract-0-2")]
 struct Open {
     doc: Document,
+    fonts: extract::Fonts,
     pages: BTreeMap<u32, ObjectId>,
     next: u32,
     last: u32,
@@ -180,53 +138,7 @@ impl GuestPageStream for Pages {
         let page = state.next;
         state.next += 1;
         let page_id = state.pages[&page];
-        // Mark this page's line breaks as extract-text does, then put its
-        // original content back, so the document does not grow page by page.
-        let saved = SavedContent::take(&state.doc, page_id);
-        let text = mark_line_breaks(&mut state.doc, page_id).and_then(|()| page_text(&state.doc, page));
-        saved.restore(&mut state.doc, page_id);
-        text.map(Some)
-    }
-}
-
-/// A page's content as loaded: its `/Contents` entry and content streams.
-#[cfg(feature = "contract-0-2")]
-struct SavedContent {
-    contents: Option<Object>,
-    streams: Vec<(ObjectId, Object)>,
-    max_id: u32,
-}
-
-#[cfg(feature = "contract-0-2")]
-impl SavedContent {
-    fn take(doc: &Document, page_id: ObjectId) -> Self {
-        let contents = doc.get_dictionary(page_id).ok().and_then(|page| page.get(b"Contents").ok()).cloned();
-        let streams = doc
-            .get_page_contents(page_id)
-            .into_iter()
-            .filter_map(|id| doc.objects.get(&id).map(|o| (id, o.clone())))
-            .collect();
-        SavedContent { contents, streams, max_id: doc.max_id }
-    }
-
-    fn restore(self, doc: &mut Document, page_id: ObjectId) {
-        // change_page_content replaces a page's streams in place or, for a page
-        // of several streams, adds one new stream and points /Contents at it.
-        for added in self.max_id + 1..=doc.max_id {
-            doc.objects.remove(&(added, 0));
-        }
-        doc.max_id = self.max_id;
-        for (id, object) in self.streams {
-            doc.objects.insert(id, object);
-        }
-        if let Ok(Object::Dictionary(page)) = doc.get_object_mut(page_id) {
-            match self.contents {
-                Some(contents) => page.set("Contents", contents),
-                None => {
-                    page.remove(b"Contents");
-                }
-            }
-        }
+        page_text(&state.doc, page, page_id, &mut state.fonts).map(Some)
     }
 }
 
