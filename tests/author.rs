@@ -127,8 +127,8 @@ async fn dev_rebuilds_and_reloads_on_every_save_and_keeps_the_old_version_on_a_b
     // Edit the source and the manifest's [config]: the next answers show both.
     let lib = plugin.join("src/lib.rs");
     let source = std::fs::read_to_string(&lib).unwrap();
-    assert!(source.contains(", world"), "the template greets the world: {source}");
-    std::fs::write(&lib, source.replace(", world", ", dev world")).unwrap();
+    assert!(source.contains("=> \"world\","), "the template greets the world by default: {source}");
+    std::fs::write(&lib, source.replace("=> \"world\",", "=> \"dev world\",")).unwrap();
     let manifest_path = plugin.join("hostel.toml");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
     let greeting = manifest.lines().find_map(|l| l.strip_prefix("greeting = ")).expect("a [config] greeting").trim_matches('"').to_string();

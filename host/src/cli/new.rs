@@ -49,17 +49,18 @@ pub fn new(name: &str, kind: &str, lang: &str, parent: &Path) -> Result<PathBuf>
         String::new()
     };
     let vars = [("{{name}}", name.to_string()), ("{{crate}}", name.replace('-', "_")), ("{{sdk}}", sdk)];
-    render(template, &dir, &vars)?;
+    render(template, template, &dir, &vars)?;
     if lang != "rust" && kind != "component" {
         write_dir(CONTRACT.get_dir("0.1.0").context("contract 0.1.0 missing")?, &dir.join("wit"), true)?;
     }
     Ok(dir)
 }
 
-fn render(template: &Dir, to: &Path, vars: &[(&str, String)]) -> Result<()> {
+/// Writes the files of `dir` (a directory of template `root`) under `to`.
+fn render(root: &Dir, dir: &Dir, to: &Path, vars: &[(&str, String)]) -> Result<()> {
     let fill = |text: &str| vars.iter().fold(text.to_string(), |t, (k, v)| t.replace(k, v));
-    for file in template.files() {
-        let relative = fill(&file.path().strip_prefix(template.path()).unwrap_or(file.path()).to_string_lossy());
+    for file in dir.files() {
+        let relative = fill(&file.path().strip_prefix(root.path()).unwrap_or(file.path()).to_string_lossy());
         let path = to.join(relative);
         std::fs::create_dir_all(path.parent().unwrap_or(to))?;
         match file.contents_utf8() {
@@ -72,8 +73,8 @@ fn render(template: &Dir, to: &Path, vars: &[(&str, String)]) -> Result<()> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         }
     }
-    for sub in template.dirs() {
-        render(sub, to, vars)?;
+    for sub in dir.dirs() {
+        render(root, sub, to, vars)?;
     }
     Ok(())
 }

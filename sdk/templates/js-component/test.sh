@@ -15,7 +15,7 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
 fi
 [ -f "$NAME.wasm" ] || { echo "FAIL: $NAME.wasm is missing: run \`hostel build\` first" >&2; exit 1; }
 
-tmp="$(mktemp -d)"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/hostel-test-$NAME.XXXXXX")"
 server=""
 stop() {
   if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then

@@ -21,18 +21,28 @@ def invalid(message):
     return Err(PluginError(ErrorCode.INVALID_INPUT, message))
 
 
-def load(document: bytes) -> minipdf.Document:
+def guarded(read):
+    """Runs `read`; an unexpected exception of the reader is a broken PDF
+    (invalid-input) rather than a trap, which would discard the instance."""
     try:
-        return minipdf.Document(document)
+        return read()
+    except Err:
+        raise
     except minipdf.PdfError as e:
         raise invalid(str(e))
-    except Exception as e:  # anything else the reader trips on is a broken PDF too
+    except Exception as e:
         raise invalid(f"broken PDF: {type(e).__name__}: {e}")
 
 
 class Pdf(exports.Pdf):
     def info(self, document: bytes) -> DocumentInfo:
-        doc = load(document)
+        return guarded(lambda: self.read_info(document))
+
+    def extract_text(self, document: bytes, first: int, last: Optional[int]) -> List[PageText]:
+        return guarded(lambda: self.read_text(document, first, last))
+
+    def read_info(self, document):
+        doc = minipdf.Document(document)
         return DocumentInfo(
             page_count=len(doc.pages),
             title=doc.info("Title") or config.get("untitled"),
@@ -41,8 +51,8 @@ class Pdf(exports.Pdf):
             version=doc.version,
         )
 
-    def extract_text(self, document: bytes, first: int, last: Optional[int]) -> List[PageText]:
-        doc = load(document)
+    def read_text(self, document, first, last):
+        doc = minipdf.Document(document)
         count = len(doc.pages)
         end = count if last is None else last
         if first == 0 or first > end or end > count:

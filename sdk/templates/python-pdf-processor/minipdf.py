@@ -183,9 +183,20 @@ def text_string(value):
     """A PDF text string (UTF-16BE with a BOM, else PDFDocEncoding ~ Latin-1) as str."""
     if not isinstance(value, bytes):
         return None
-    if value.startswith(b"\xfe\xff"):
-        return value[2:].decode("utf-16-be", "replace")
-    return value.decode("latin-1")
+    if not value.startswith(b"\xfe\xff"):
+        return value.decode("latin-1")
+    # By hand: componentize-py's standard library has no utf-16 codec.
+    units = [(value[i] << 8) | value[i + 1] for i in range(2, len(value) - 1, 2)]
+    out, i = [], 0
+    while i < len(units):
+        u = units[i]
+        if 0xD800 <= u < 0xDC00 and i + 1 < len(units) and 0xDC00 <= units[i + 1] < 0xE000:
+            out.append(chr(0x10000 + ((u - 0xD800) << 10) + (units[i + 1] - 0xDC00)))
+            i += 2
+        else:
+            out.append("\ufffd" if 0xD800 <= u < 0xE000 else chr(u))
+            i += 1
+    return "".join(out)
 
 
 OBJ = re.compile(rb"(\d+)\s+(\d+)\s+obj\b")
@@ -255,21 +266,24 @@ class Document:
         return value.attrs if isinstance(value, Stream) else value if isinstance(value, dict) else {}
 
     def page_list(self):
+        """Every page as (its dictionary, its resources, inherited from the tree when not its own)."""
         pages, seen = [], set()
 
-        def walk(node, depth):
+        def walk(node, depth, resources):
             attrs = self.attrs(node)
             if id(attrs) in seen or depth > 64:
                 return
             seen.add(id(attrs))
+            resources = attrs.get("Resources", resources)
             if attrs.get("Type") == "Page" or ("Kids" not in attrs and "Contents" in attrs):
-                pages.append(attrs)
+                pages.append((attrs, resources))
             for kid in self.resolve(attrs.get("Kids")) or []:
-                walk(kid, depth + 1)
+                walk(kid, depth + 1, resources)
 
-        walk(self.attrs(self.trailer.get("Root")).get("Pages"), 0)
+        walk(self.attrs(self.trailer.get("Root")).get("Pages"), 0, None)
         if not pages:  # no usable page tree: every /Type /Page object in order
-            pages = [self.attrs(o) for _, o in sorted(self.objects.items()) if self.attrs(o).get("Type") == "Page"]
+            pages = [(self.attrs(o), self.attrs(o).get("Resources"))
+                     for _, o in sorted(self.objects.items()) if self.attrs(o).get("Type") == "Page"]
         return pages
 
     def info(self, key):
@@ -278,15 +292,41 @@ class Document:
 
     def page_text(self, index):
         """The text of page `index` (0-based), lines as the content moves down."""
-        contents = self.resolve(self.pages[index].get("Contents"))
+        page, resources = self.pages[index]
+        contents = self.resolve(page.get("Contents"))
         parts = contents if isinstance(contents, list) else [contents]
         streams = [self.resolve(p) for p in parts]
         content = b"\n".join(decode_stream(s) for s in streams if isinstance(s, Stream))
-        return content_text(content)
+        return content_text(content, self.font_widths(resources))
+
+    def font_widths(self, resources):
+        """Each font of a page's resources by name: (FirstChar, glyph widths in 1/1000 em)."""
+        fonts = {}
+        for name, ref in self.attrs(self.attrs(resources).get("Font")).items():
+            font = self.attrs(ref)
+            first, widths = self.resolve(font.get("FirstChar")), self.resolve(font.get("Widths"))
+            if isinstance(first, int) and isinstance(widths, list):
+                fonts[name] = (first, [w if isinstance(w, (int, float)) else 0 for w in map(self.resolve, widths)])
+        return fonts
 
 
-def content_text(content):
-    lexer, operands, out, last_y = Lexer(content), [], [], None
+def content_text(content, fonts):
+    """The text a content stream shows. Words apart by a move within a line
+    (`Td`) get a space when the move is wider than the text shown before it."""
+    lexer, operands, out = Lexer(content), [], []
+    state = {"font": None, "size": 1.0, "Tc": 0.0, "Tw": 0.0, "advance": 0.0, "y": None}
+
+    def show(text):
+        first, widths = state["font"] or (0, [])
+        for c in text:
+            w = widths[c - first] if 0 <= c - first < len(widths) else 500
+            state["advance"] += w / 1000 * state["size"] + state["Tc"] + (state["Tw"] if c == 32 else 0)
+        out.append(text.decode("latin-1"))
+
+    def new_line():
+        out.append("\n")
+        state["advance"] = 0.0
+
     while True:
         tok = lexer.token()
         if tok is None:
@@ -294,24 +334,41 @@ def content_text(content):
         if not isinstance(tok, Keyword) or tok in ("true", "false", "null"):
             operands.append(lexer.value(tok))
             continue
-        if tok in ("Tj", "'", '"') and operands and isinstance(operands[-1], bytes):
-            if tok != "Tj":
-                out.append("\n")
-            out.append(operands[-1].decode("latin-1"))
-        elif tok == "TJ" and operands and isinstance(operands[-1], list):
-            for item in operands[-1]:
+        top = operands[-1] if operands else None
+        numbers = [o for o in operands if isinstance(o, (int, float))]
+        if tok == "Tf" and len(operands) >= 2:
+            state["font"], state["size"] = fonts.get(str(operands[-2])), float(top or 1)
+        elif tok in ("Tc", "Tw") and numbers:
+            state[str(tok)] = float(numbers[-1])
+        elif tok == "Tj" and isinstance(top, bytes):
+            show(top)
+        elif tok in ("'", '"') and isinstance(top, bytes):
+            if tok == '"' and len(numbers) >= 2:
+                state["Tw"], state["Tc"] = float(numbers[-2]), float(numbers[-1])
+            new_line()
+            show(top)
+        elif tok == "TJ" and isinstance(top, list):
+            for item in top:
                 if isinstance(item, bytes):
-                    out.append(item.decode("latin-1"))
-                elif isinstance(item, (int, float)) and item < -200:
+                    show(item)
+                elif isinstance(item, (int, float)):
+                    state["advance"] -= item / 1000 * state["size"]
+                    if item < -200:
+                        out.append(" ")
+        elif tok in ("Td", "TD") and len(numbers) >= 2:
+            tx, ty = numbers[-2], numbers[-1]
+            if ty != 0:
+                new_line()
+            else:
+                if tx - state["advance"] > 0.2 * state["size"]:
                     out.append(" ")
-        elif tok in ("Td", "TD") and len(operands) >= 2:
-            out.append("\n" if operands[-1] != 0 else " ")
-        elif tok == "Tm" and len(operands) >= 6:
-            if last_y is not None and operands[-1] != last_y:
-                out.append("\n")
-            last_y = operands[-1]
+                state["advance"] = 0.0
+        elif tok == "Tm" and len(numbers) >= 6:
+            if state["y"] is not None and numbers[-1] != state["y"]:
+                new_line()
+            state["y"], state["advance"] = numbers[-1], 0.0
         elif tok in ("T*", "ET"):
-            out.append("\n")
+            new_line()
         elif tok == "ID":  # inline image data: skip to EI
             end = content.find(b"EI", lexer.pos)
             lexer.pos = len(content) if end < 0 else end + 2

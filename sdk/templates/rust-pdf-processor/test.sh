@@ -15,7 +15,7 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
 fi
 [ -f "$NAME.wasm" ] || { echo "FAIL: $NAME.wasm is missing: run \`hostel build\` first" >&2; exit 1; }
 
-tmp="$(mktemp -d)"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/hostel-test-$NAME.XXXXXX")"
 server=""
 stop() {
   if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
@@ -53,10 +53,10 @@ make_pdf() {
   objects+=("<< ${title:+/Title ($title) }/Author (Test Suite) /Producer (test.sh) >>")
   printf '%%PDF-1.4\n' >"$out"
   for ((i = 1; i < ${#objects[@]}; i++)); do
-    offsets[i]=$(stat -c %s "$out")
+    offsets[i]=$(wc -c <"$out")
     printf '%d 0 obj\n%s\nendobj\n' "$i" "${objects[i]}" >>"$out"
   done
-  local xref; xref=$(stat -c %s "$out")
+  local xref; xref=$(wc -c <"$out")
   {
     printf 'xref\n0 %d\n0000000000 65535 f \n' "${#objects[@]}"
     for ((i = 1; i < ${#objects[@]}; i++)); do printf '%010d 00000 n \n' "${offsets[i]}"; done
