@@ -18,8 +18,9 @@ pub const LANGS: [&str; 3] = ["rust", "python", "js"];
 
 /// Writes the plugin `name` into `<parent>/<name>`; returns its directory.
 pub fn new(name: &str, kind: &str, lang: &str, parent: &Path) -> Result<PathBuf> {
-    if !hostel::plugin::manifest::valid_name(name) {
-        bail!("{name:?} is not a plugin name: use 1-63 lower-case letters, digits or dashes, e.g. my-plugin");
+    // A leading digit is no crate name (cargo) nor WIT identifier.
+    if !hostel::plugin::manifest::valid_name(name) || name.starts_with(|c: char| c.is_ascii_digit()) {
+        bail!("{name:?} is not a plugin name: use 1-63 lower-case letters, digits or dashes, starting with a letter, e.g. my-plugin");
     }
     if !KINDS.contains(&kind) {
         bail!("unknown kind {kind:?}: one of {}", KINDS.join(", "));
