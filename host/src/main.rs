@@ -155,6 +155,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .artifact_format(cfg.artifact_format)
         .epoch_tick(cfg.epoch_tick)
         .cache_bytes(cfg.cache_size.as_u64())
+        .outbound(cfg.outbound.clone())
         .build()
         .context("starting the host")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
