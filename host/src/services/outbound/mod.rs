@@ -84,7 +84,7 @@ impl Default for OutboundConfig {
 /// Default charge per connection: the heap of one idle pooled TLS connection
 /// (rustls + hyper buffers) measured by `cargo bench -p hostel --bench
 /// outbound`, rounded up (README, "Outbound HTTP").
-pub const CONNECTION_CHARGE_KIB: u64 = 64;
+pub const CONNECTION_CHARGE_KIB: u64 = 128;
 
 /// Trusted TLS roots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -203,14 +203,14 @@ impl Outbound {
     }
 
     /// The plugin is loaded: the next request makes the pool, and it is kept.
-    pub(crate) fn open(&self) {
+    pub fn open(&self) {
         self.state.lock().unwrap().keep = true;
     }
 
     /// The plugin is unloaded: the pool goes, its idle connections close now
     /// and busy ones when their response ends. A call still running gets a
     /// client that lives for one request.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         let client = {
             let mut state = self.state.lock().unwrap();
             state.keep = false;
