@@ -233,7 +233,10 @@ async fn a_hundred_calls_open_one_connection() {
         assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
     }
 
-    // The dashboard shows the same figures.
+    // So do `hostel pools` and the dashboard.
+    let out = std::process::Command::new(hostel_tests::binary()).arg("pools").env("HOSTEL_URL", &s.base).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("outbound HTTP") && table.contains("200: 100"), "{table}");
     let url = s.url("/");
     let html = tokio::task::block_in_place(|| {
         let profile = tempfile::tempdir().unwrap();
