@@ -403,3 +403,38 @@ impl Body for ResponseBody {
         self.incoming.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_roots_that_cannot_be_used_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |path: &str| OutboundConfig { roots: Roots::None, extra_roots: vec![dir.path().join(path)], ..OutboundConfig::default() };
+        let missing = OutboundHost::new(config("missing.pem"), None).err().unwrap().to_string();
+        assert!(missing.contains("`outbound.extra_roots`") && missing.contains("missing.pem"), "{missing}");
+        std::fs::write(dir.path().join("empty.pem"), "no certificate here\n").unwrap();
+        let empty = OutboundHost::new(config("empty.pem"), None).err().unwrap();
+        assert!(matches!(empty, TlsSetupError::Empty { .. }), "{empty}");
+        let none = OutboundHost::new(OutboundConfig { roots: Roots::None, ..OutboundConfig::default() }, None).unwrap();
+        assert_eq!(none.roots.len(), 0);
+        let bundled = OutboundHost::new(OutboundConfig { roots: Roots::Bundled, ..OutboundConfig::default() }, None).unwrap();
+        assert!(bundled.roots.len() > 100);
+    }
+
+    #[test]
+    fn connect_failures_become_wasi_error_codes() {
+        let timeout = ConnectError::Timeout { host: "h:1".into(), after: Duration::from_secs(1) };
+        assert!(matches!(timeout.wasi(), HttpError::ConnectionTimeout));
+        let refused = ConnectError::Io { host: "h:1".into(), source: std::io::ErrorKind::ConnectionRefused.into() };
+        assert!(matches!(refused.wasi(), HttpError::ConnectionRefused));
+        let full = ConnectError::Limit { host: "h:1".into(), max: 2, after: Duration::from_secs(1) };
+        assert_eq!(error_name(&full.wasi()), "connection_limit_reached");
+        let cert = ConnectError::Tls {
+            host: "h".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
+        };
+        assert_eq!(error_name(&cert.wasi()), "tls_certificate_error");
+    }
+}
