@@ -301,7 +301,7 @@ async fn https_calls_share_one_tls_handshake_over_h2_or_http1() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn plugins_never_share_connections_and_unload_closes_them() {
+async fn plugins_never_share_connections_evictions_keep_them_and_unload_closes_them() {
     let up = upstream(None, Answer::Json(Duration::ZERO)).await;
     let plugins = PluginsDir::new();
     for name in ["alpha", "beta"] {
@@ -320,6 +320,14 @@ async fn plugins_never_share_connections_and_unload_closes_them() {
     assert!(alpha.iter().all(|p| p.1 == alpha[0].1) && beta.iter().all(|p| p.1 == beta[0].1), "{peers:?}");
     assert_ne!(alpha[0].1, beta[0].1, "beta never got alpha's connection: {peers:?}");
     assert_eq!((charged(&s, "alpha").await, charged(&s, "beta").await), (CHARGE, CHARGE));
+
+    // Evicting every idle instance leaves the pools alone.
+    let (status, freed) = s.post_json("/v1/admin/memory/free", &json!({"bytes": 1u64 << 40})).await;
+    assert_eq!(status, 200, "{freed}");
+    assert_eq!(freed["evicted"].as_array().unwrap().len(), 2, "{freed}");
+    assert_eq!(s.plugin("alpha").await["idle_instances"], 0);
+    let (status, _) = ping(&s, "alpha").await;
+    assert_eq!((status, up.accepts()), (200, 2), "a new instance reuses the plugin's connection");
 
     unload(&s, "alpha").await;
     up.wait_open(1).await;

@@ -275,9 +275,9 @@ impl Outbound {
             _ = connected.wait_for_connection_metadata() => None,
         };
         let result = match early {
-            Some(r) => r.map_err(|e| (wasi_error(&e), e.to_string())),
+            Some(r) => r.map_err(|e| (wasi_error(&e), causes(&e))),
             None => match tokio::time::timeout(first_byte, &mut response).await {
-                Ok(r) => r.map_err(|e| (wasi_error(&e), e.to_string())),
+                Ok(r) => r.map_err(|e| (wasi_error(&e), causes(&e))),
                 Err(_) => Err((HttpError::ConnectionReadTimeout, format!("no response head within {first_byte:?}"))),
             },
         };
@@ -296,6 +296,21 @@ impl Outbound {
         let response = response.map(|incoming| ResponseBody { incoming, between, timer, in_flight: Some(in_flight) }.boxed_unsync());
         Ok((response, Box::new(async { Ok(()) })))
     }
+}
+
+/// An error with its causes: "client error (Connect): connecting to h:1 took longer than 5s".
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        // Errors that print their source already are not repeated.
+        if !text.ends_with(&cause) {
+            text = format!("{text}: {cause}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The `wasi:http` error for a failed request.
