@@ -20,6 +20,7 @@ mod jobs;
 mod lifecycle;
 mod memory;
 mod operator;
+mod outbound;
 mod pdf;
 mod pool;
 mod reliability;

@@ -41,6 +41,8 @@ pub struct Config {
     pub auth: crate::api::Auth,
     /// Connection limits and timeouts of the HTTP server.
     pub http: crate::api::HttpLimits,
+    /// Plugins' outbound HTTP clients: pooling, timeouts, TLS roots.
+    pub outbound: crate::services::OutboundConfig,
 }
 
 /// `[memory]` in the config file.
@@ -111,6 +113,7 @@ impl Default for Config {
             token: None,
             auth: crate::api::Auth::Management,
             http: crate::api::HttpLimits::default(),
+            outbound: crate::services::OutboundConfig::default(),
         }
     }
 }
@@ -146,12 +149,17 @@ impl Config {
             ("http.header_timeout", self.http.header_timeout, ms(100), s(3600)),
             ("http.body_timeout", self.http.body_timeout, ms(100), s(86_400)),
             ("http.idle_timeout", self.http.idle_timeout, ms(100), s(86_400)),
+            ("outbound.connect_timeout", self.outbound.connect_timeout, ms(10), s(600)),
+            ("outbound.first_byte_timeout", self.outbound.first_byte_timeout, ms(10), s(3600)),
+            ("outbound.between_bytes_timeout", self.outbound.between_bytes_timeout, ms(10), s(3600)),
+            ("outbound.idle_timeout", self.outbound.idle_timeout, ms(100), s(86_400)),
         ];
         let sizes = [
             ("max_body", self.max_body.as_u64(), 1 << 10, 4 << 30),
             ("cache_size", self.cache_size.as_u64(), 0, 64 << 30),
             ("memory.budget", self.memory.budget.as_u64(), 1 << 20, 1 << 40),
             ("engine.max_memory", self.engine.max_memory.as_u64(), 64 << 10, 64 << 30),
+            ("outbound.connection_charge", self.outbound.connection_charge.as_u64(), 0, 16 << 20),
         ];
         for (field, b, min, max) in sizes {
             if b < min || b > max {
@@ -165,6 +173,8 @@ impl Config {
             ("invocation_retention", self.invocation_retention, 0, 100_000_000),
             ("memory.history_retention", self.memory.history_retention, 0, 100_000_000),
             ("http.max_connections", self.http.max_connections as u64, 1, 1_000_000),
+            ("outbound.max_connections_per_host", self.outbound.max_connections_per_host as u64, 1, 10_000),
+            ("outbound.max_idle_per_host", self.outbound.max_idle_per_host as u64, 0, 10_000),
         ];
         use crate::error::{duration, out_of_range, size};
         let problem = durations
@@ -196,6 +206,9 @@ mod tests {
             ("[http]\nbody_timeout = '2days'", "http.body_timeout"),
             ("[http]\nidle_timeout = '1ms'", "http.idle_timeout"),
             ("[http]\nmax_connections = 0", "http.max_connections"),
+            ("[outbound]\nconnect_timeout = '1ms'", "outbound.connect_timeout"),
+            ("[outbound]\nmax_connections_per_host = 0", "outbound.max_connections_per_host"),
+            ("[outbound]\nconnection_charge = '1GiB'", "outbound.connection_charge"),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = super::Config::load(&path).unwrap_err().to_string();
@@ -207,6 +220,10 @@ mod tests {
         let c = super::Config::load(&path).unwrap();
         assert_eq!((c.auth, c.http.idle_timeout, c.http.max_connections), (crate::api::Auth::All, Duration::from_secs(1), 8));
         assert_eq!(c.http.header_timeout, Duration::from_secs(10), "unset keys keep their defaults");
+        std::fs::write(&path, "[outbound]\nmax_idle_per_host = 0\nroots = 'none'\nextra_roots = ['ca.pem']").unwrap();
+        let c = super::Config::load(&path).unwrap();
+        assert_eq!((c.outbound.max_idle_per_host, c.outbound.roots), (0, crate::services::outbound::Roots::None));
+        assert_eq!(c.outbound.connect_timeout, Duration::from_secs(5), "unset keys keep their defaults");
         std::fs::write(&path, "auth = 'everything'").unwrap();
         assert!(super::Config::load(&path).unwrap_err().to_string().contains("management"));
     }

@@ -29,6 +29,7 @@ pub struct HostBuilder {
     engine: crate::engine::EngineSettings,
     compile_worker: Option<PathBuf>,
     worlds: crate::world::Worlds,
+    outbound: crate::services::OutboundConfig,
 }
 
 impl Default for HostBuilder {
@@ -45,6 +46,7 @@ impl Default for HostBuilder {
             engine: crate::engine::EngineSettings::default(),
             compile_worker: None,
             worlds: crate::world::Worlds::default(),
+            outbound: crate::services::OutboundConfig::default(),
         }
     }
 }
@@ -95,6 +97,11 @@ impl HostBuilder {
         self.worlds.add(Arc::new(world));
         self
     }
+    /// How plugins' outbound HTTP clients pool, time out and trust TLS roots.
+    pub fn outbound(mut self, config: crate::services::OutboundConfig) -> Self {
+        self.outbound = config;
+        self
+    }
     /// How compiled artifacts are stored in `<data_dir>/artifacts`.
     pub fn artifact_format(mut self, format: Format) -> Self {
         self.artifact_format = format;
@@ -141,6 +148,7 @@ impl HostBuilder {
         let sources = crate::artifacts::SourceIndex::new(self.data_dir.as_ref().map(|d| d.join("artifacts").join("sources")));
         let compiler = crate::compile::Compiler::new(&self.engine, fingerprint, self.compile_worker.clone(), sources);
         let ledger = Arc::new(Ledger::new(self.memory.budget, self.memory.thresholds));
+        let outbound = crate::services::OutboundHost::new(self.outbound, Some(ledger.clone())).map_err(|e| Error::Internal(e.to_string()))?;
         let (kick, kicked) = mpsc::channel();
         let host = Host {
             inner: Arc::new(Inner {
@@ -148,6 +156,7 @@ impl HostBuilder {
                 worlds: self.worlds,
                 registry,
                 cache: SharedCache::new(self.cache_bytes),
+                outbound: Arc::new(outbound),
                 ledger,
                 artifacts,
                 results: crate::invoke::ResultCache::new(10_000),
@@ -200,6 +209,8 @@ pub(crate) struct Inner {
     pub worlds: crate::world::Worlds,
     pub registry: Registry,
     pub cache: SharedCache,
+    /// What plugins' outbound HTTP clients are made from.
+    pub outbound: Arc<crate::services::OutboundHost>,
     pub ledger: Arc<Ledger>,
     pub artifacts: Option<Arc<ArtifactCache>>,
     /// Memoized results of pure exports.

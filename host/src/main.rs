@@ -203,6 +203,7 @@ pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::
         .artifact_format(cfg.artifact_format)
         .epoch_tick(cfg.epoch_tick)
         .cache_bytes(cfg.cache_size.as_u64())
+        .outbound(cfg.outbound.clone())
         .build()
         .context("starting the host")?;
     if cfg.watch_plugins && cfg.plugins_dir.is_dir() {

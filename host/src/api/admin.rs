@@ -41,8 +41,10 @@ async fn invocations(State(host): State<Host>, q: Result<Query<InvocationsQuery>
     Ok(Json(super::blocking(move || host.invocations(q.plugin.as_deref(), page, page_size)).await?))
 }
 
-#[utoipa::path(get, path = "/v1/admin/pools", tag = "admin", summary = "Pools per plugin: idle, busy, created, reused, recycled, discarded, waits, p50/p99", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
-/// Per plugin: idle, busy, created, reused, recycled, discarded, waits, wait p50/p99, reuse ratio.
+#[utoipa::path(get, path = "/v1/admin/pools", tag = "admin", summary = "Pools per plugin: idle, busy, created, reused, recycled, discarded, waits, p50/p99; outbound HTTP connections and requests", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = super::ErrorBody)))]
+/// Per plugin: idle, busy, created, reused, recycled, discarded, waits, wait p50/p99, reuse ratio;
+/// `outbound`: HTTP connections open and idle, requests on new and reused
+/// connections, connect (handshake) p50/p99, requests by status.
 async fn pools(State(host): State<Host>) -> Json<Value> {
     Json(json!({ "pools": host.pools() }))
 }

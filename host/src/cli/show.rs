@@ -114,7 +114,20 @@ pub fn pools(body: &Value) -> String {
             text(&p["breaker"]["state"]),
         ]);
     }
-    t.to_string()
+    let mut out = t.to_string();
+    // Outbound HTTP, for plugins that made requests.
+    let used: Vec<&Value> = body["pools"].as_array().into_iter().flatten().filter(|p| p["outbound"]["requests"].as_object().is_some_and(|r| !r.is_empty())).collect();
+    if !used.is_empty() {
+        let mut t = table(&["plugin", "open", "idle", "opened", "new", "reused", "handshake p50 µs", "requests"]);
+        for p in used {
+            let o = &p["outbound"];
+            let requests = o["requests"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ");
+            t.add_row(vec![text(&p["plugin"]), text(&o["open"]), text(&o["idle"]), text(&o["opened"]), text(&o["new"]), text(&o["reused"]), text(&o["handshake_p50_us"]), requests]);
+        }
+        out.push_str("\noutbound HTTP\n");
+        out.push_str(&t.to_string());
+    }
+    out
 }
 
 pub fn invocations(body: &Value) -> String {

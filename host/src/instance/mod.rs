@@ -8,7 +8,7 @@ pub use limiter::MemoryLimiter;
 use crate::memory::{InstanceId, Ledger};
 use std::sync::Arc;
 use crate::plugin::Plugin;
-use crate::services::{HttpPolicy, PluginServices, SharedCache};
+use crate::services::{HttpPolicy, OutboundHost, PluginServices, SharedCache};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, UpdateDeadline};
@@ -69,11 +69,13 @@ pub struct Instance {
 }
 
 /// Makes a store for `plugin` with a deny-by-default WASI context: no env, no
-/// files, no sockets unless the manifest grants them.
+/// files, no sockets unless the manifest grants them. Outbound HTTP goes to
+/// the plugin's pooled client, made from `outbound`.
 pub fn new_store(
     engine: &Engine,
     plugin: &Plugin,
     cache: &SharedCache,
+    outbound: &Arc<OutboundHost>,
     charge: Option<(Arc<Ledger>, InstanceId)>,
 ) -> Result<Store<InstanceState>, String> {
     let m = &plugin.manifest;
@@ -95,7 +97,7 @@ pub fn new_store(
         wasi: wasi.build(),
         table: ResourceTable::new(),
         http: WasiHttpCtx::new(),
-        hooks: HttpPolicy::new(plugin.name.clone(), plugin.allowed_hosts.clone()),
+        hooks: HttpPolicy::with_outbound(plugin.name.clone(), plugin.allowed_hosts.clone(), plugin.outbound.clone(), outbound.clone()),
         services: PluginServices::new(plugin.name.clone(), plugin.config.clone(), cache.clone()),
         limiter: MemoryLimiter::new(m.limits.memory.as_u64(), charge),
         stderr,

@@ -197,7 +197,7 @@ impl Host {
         let engine = &self.inner.runtime.engine;
         let id = self.admit(plugin, deadline).await?;
         let ledger = self.inner.ledger.clone();
-        let mut store = new_store(engine, plugin, &self.inner.cache, Some((ledger.clone(), id))).map_err(|message| {
+        let mut store = new_store(engine, plugin, &self.inner.cache, &self.inner.outbound, Some((ledger.clone(), id))).map_err(|message| {
             ledger.release(id);
             // What calls get is what the plugin's state says (retried after a backoff).
             plugin.set_failed(message.clone(), true);

@@ -7,8 +7,10 @@
 //! the measured bytes once the instance is back from its first call. A compile
 //! reserves its estimated peak before it starts and gives it back when it ends.
 //! Compiled code is charged once per component (sha256), however many plugin
-//! names share it. The total never passes the budget: a reservation or growth
-//! that would is refused.
+//! names share it. Each open outbound HTTP connection of a plugin is charged a
+//! fixed amount (its buffers; see `[outbound] connection_charge`) while it is
+//! open. The total never passes the budget: a reservation, growth or
+//! connection that would is refused.
 //!
 //! Besides what it charges, the ledger holds the *unexplained rest*: process
 //! RSS (compile workers included) above the host's baseline that no charge
@@ -46,6 +48,8 @@ struct Inner {
     compiled: HashMap<Arc<str>, u64>,
     /// Compiles in flight: id → (plugin, reserved bytes).
     compiles: HashMap<u64, (Arc<str>, u64)>,
+    /// Open outbound connections' charges by plugin.
+    outbound: HashMap<Arc<str>, u64>,
     total: u64,
     /// Measured memory above the baseline that no charge explains.
     unexplained: u64,
@@ -84,6 +88,8 @@ pub struct Snapshot {
     pub compiled: BTreeMap<String, u64>,
     /// Compiles in flight: (plugin, reserved bytes).
     pub compiles: Vec<(String, u64)>,
+    /// Open outbound connections' charges by plugin.
+    pub outbound: BTreeMap<String, u64>,
     /// Measured memory no charge explains (see the module docs).
     pub unexplained: u64,
 }
@@ -243,6 +249,33 @@ impl Ledger {
         self.released.notify_waiters();
     }
 
+    /// Charges `bytes` to `plugin` for an outbound connection it opens, if they fit.
+    pub fn charge_outbound(&self, plugin: &Arc<str>, bytes: u64) -> bool {
+        self.change(|inner, budget| {
+            if inner.total + bytes > budget {
+                return false;
+            }
+            *inner.outbound.entry(plugin.clone()).or_default() += bytes;
+            inner.total += bytes;
+            true
+        })
+    }
+
+    /// Gives back what [`Ledger::charge_outbound`] charged (the connection closed).
+    pub fn release_outbound(&self, plugin: &Arc<str>, bytes: u64) {
+        self.change(|inner, _| {
+            if let Some(c) = inner.outbound.get_mut(plugin) {
+                let b = bytes.min(*c);
+                *c -= b;
+                inner.total -= b;
+                if *c == 0 {
+                    inner.outbound.remove(plugin);
+                }
+            }
+        });
+        self.released.notify_waiters();
+    }
+
     /// Sets the measured memory above the baseline; the part no charge
     /// explains joins the pressure level.
     pub fn observe_measured(&self, measured: u64) {
@@ -283,6 +316,7 @@ impl Ledger {
             instances,
             compiled: inner.compiled.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             compiles: inner.compiles.values().map(|(p, b)| (p.to_string(), *b)).collect(),
+            outbound: inner.outbound.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             unexplained: inner.unexplained,
         }
     }
@@ -365,6 +399,20 @@ mod tests {
         assert!(l.admit(&p, 50).is_some(), "admission counts charges only");
         l.observe_measured(0);
         assert_eq!(l.effective(), 70);
+    }
+
+    #[test]
+    fn outbound_connections_are_charged_within_the_budget() {
+        let l = ledger(100);
+        let p: Arc<str> = "p".into();
+        assert!(l.charge_outbound(&p, 40));
+        assert!(l.charge_outbound(&p, 40));
+        assert!(!l.charge_outbound(&p, 40), "a third connection does not fit");
+        assert_eq!((l.used(), l.snapshot().outbound.get("p").copied()), (80, Some(80)));
+        l.release_outbound(&p, 40);
+        l.release_outbound(&p, 40);
+        assert_eq!(l.used(), 0);
+        assert!(l.snapshot().outbound.is_empty());
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct PluginMemory {
     /// Bytes of all its instances (memories and tables).
     pub instance_bytes: u64,
     pub compiled_bytes: u64,
+    /// Charged for its open outbound HTTP connections.
+    pub outbound_bytes: u64,
     pub instances: Vec<InstanceReport>,
 }
 
@@ -60,6 +62,8 @@ pub struct MemoryReport {
     /// Compiles running now and what each reserved.
     pub compiles: Vec<CompileReservation>,
     pub compile_reserved_bytes: u64,
+    /// Charged for open outbound HTTP connections, all plugins.
+    pub outbound_bytes: u64,
     pub compile: crate::compile::CompileStats,
     pub plugins: Vec<PluginMemory>,
     /// RSS of the host process.
@@ -92,6 +96,7 @@ impl Host {
                 limit_per_instance: plugin.manifest.limits.memory.as_u64(),
                 instance_bytes: 0,
                 compiled_bytes: sha.and_then(|s| snap.compiled.get(&s).copied()).unwrap_or(0),
+                outbound_bytes: snap.outbound.get(&*plugin.name).copied().unwrap_or(0),
                 instances: Vec::new(),
             });
         }
@@ -118,6 +123,7 @@ impl Host {
             compiled_bytes: snap.compiled.values().sum(),
             compile_reserved_bytes: compiles.iter().map(|c| c.reserved_bytes).sum(),
             compiles,
+            outbound_bytes: snap.outbound.values().sum(),
             compile: self.compile_stats(),
             plugins,
             process_rss: rss,
@@ -161,11 +167,12 @@ impl Host {
         }
         let size = crate::error::size;
         format!(
-            "busy instances {}, idle instances {}, compiled code {}, compiles {}",
+            "busy instances {}, idle instances {}, compiled code {}, compiles {}, outbound connections {}",
             size(busy),
             size(idle_bytes),
             size(snap.compiled.values().sum()),
-            size(snap.compiles.iter().map(|c| c.1).sum())
+            size(snap.compiles.iter().map(|c| c.1).sum()),
+            size(snap.outbound.values().sum())
         )
     }
 

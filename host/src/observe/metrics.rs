@@ -23,6 +23,18 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    plugin: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    plugin: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InstanceLabels {
     plugin: String,
     state: &'static str,
@@ -56,6 +68,10 @@ pub struct PluginGauges {
     pub busy: u64,
     pub evictions: u64,
     pub instances_created: u64,
+    /// Its outbound HTTP figures.
+    pub outbound: crate::services::OutboundReport,
+    /// Connect (handshake) times of its outbound connections.
+    pub handshake: Option<Histogram>,
 }
 
 /// The host's figures at scrape time.
@@ -153,6 +169,40 @@ impl Collector for HostGauges {
             for p in &self.plugins {
                 let labels = PluginLabels { plugin: p.plugin.clone() };
                 ConstCounter::new(read(p)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        self.encode_outbound(&mut encoder)
+    }
+}
+
+impl HostGauges {
+    /// Per plugin: outbound connections by state, requests on new and
+    /// reused connections, requests by status, handshake times.
+    fn encode_outbound(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::MetricType;
+        let mut family = encoder.encode_descriptor("hostel_outbound_connections", "Outbound HTTP connections open now, by state (idle or busy)", None, MetricType::Gauge)?;
+        for p in &self.plugins {
+            let o = &p.outbound;
+            for (state, n) in [("idle", o.idle), ("busy", o.open - o.idle)] {
+                ConstGauge::new(n as i64).encode(family.encode_family(&ConnectionLabels { plugin: p.plugin.clone(), state })?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor("hostel_outbound_connection_requests", "Outbound HTTP responses by connection: new (opened for the request) or reused (from the pool)", None, MetricType::Counter)?;
+        for p in &self.plugins {
+            for (state, n) in [("new", p.outbound.new), ("reused", p.outbound.reused)] {
+                ConstCounter::new(n).encode(family.encode_family(&ConnectionLabels { plugin: p.plugin.clone(), state })?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor("hostel_outbound_requests", "Finished outbound HTTP requests by status, or by the error that ended them", None, MetricType::Counter)?;
+        for p in &self.plugins {
+            for (status, n) in &p.outbound.requests {
+                ConstCounter::new(*n).encode(family.encode_family(&StatusLabels { plugin: p.plugin.clone(), status: status.clone() })?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor("hostel_outbound_handshake_seconds", "Connect time of outbound connections: DNS, TCP and TLS", None, MetricType::Histogram)?;
+        for p in &self.plugins {
+            if let Some(h) = &p.handshake {
+                h.encode(family.encode_family(&PluginLabels { plugin: p.plugin.clone() })?)?;
             }
         }
         Ok(())

@@ -83,10 +83,11 @@ impl crate::Host {
         }
     }
 
-    /// Prometheus text exposition: call counters and latency, memory, instances, pressure.
+    /// Prometheus text exposition: call counters and latency, memory, instances, pressure, outbound HTTP.
     pub fn metrics_text(&self) -> String {
         use std::sync::atomic::Ordering;
         let report = self.memory();
+        let charge = self.inner.outbound.config().connection_charge.as_u64();
         let plugins = self
             .inner
             .registry
@@ -103,6 +104,8 @@ impl crate::Host {
                     busy: p.stats.busy.load(Ordering::Relaxed),
                     evictions: p.stats.evictions.load(Ordering::Relaxed),
                     instances_created: p.stats.instances_created.load(Ordering::Relaxed),
+                    outbound: p.outbound.report(charge),
+                    handshake: Some(p.outbound.stats().handshake.clone()),
                 }
             })
             .collect();

@@ -145,6 +145,8 @@ pub struct Plugin {
     /// Bounds calls holding an instance; queues the rest.
     pub gate: crate::pool::Gate,
     pub breaker: crate::pool::Breaker,
+    /// Its outbound HTTP client: pooled connections while loaded, closed on unload.
+    pub outbound: Arc<crate::services::Outbound>,
     slot: Mutex<Slot>,
     /// Warm instances waiting for the next call.
     idle: Mutex<Vec<Idle>>,
@@ -164,10 +166,12 @@ impl Plugin {
     pub fn with_component(manifest: Manifest, dir: PathBuf, component_path: PathBuf, source: Source) -> Plugin {
         let gate = crate::pool::Gate::new(manifest.pool.max_instances, manifest.pool.max_queue, manifest.pool.queue_timeout);
         let breaker = crate::pool::Breaker::new(manifest.breaker.failures, manifest.breaker.cooldown);
+        let name: Arc<str> = manifest.name.as_str().into();
         Plugin {
             gate,
             breaker,
-            name: manifest.name.as_str().into(),
+            outbound: Arc::new(crate::services::Outbound::new(name.clone())),
+            name,
             config: Arc::new(manifest.config.clone()),
             allowed_hosts: Arc::new(manifest.capabilities.allowed_hosts.clone()),
             manifest,
@@ -188,6 +192,7 @@ impl Plugin {
     pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
         self.idle.lock().unwrap().clear();
+        self.outbound.close();
     }
 
     pub fn is_retired(&self) -> bool {
@@ -257,6 +262,9 @@ impl Plugin {
     pub(crate) fn set_loaded(&self, loaded: Arc<Loaded>) {
         let mut slot = self.slot.lock().unwrap();
         *slot = Slot { state: State::Loaded, loaded: Some(loaded), ..Slot::new() };
+        if !self.is_retired() {
+            self.outbound.open();
+        }
     }
 
     /// A failure: sticky unless `transient`, which backs off 1 s, 2 s, 4 s … 60 s.
@@ -273,8 +281,9 @@ impl Plugin {
         *slot = Slot::new();
     }
 
-    /// Drops the compiled component and every idle instance; in-flight calls
-    /// finish on what they hold. Returns whether anything was loaded.
+    /// Drops the compiled component, every idle instance and the outbound
+    /// pool (its connections close); in-flight calls finish on what they
+    /// hold. Returns whether anything was loaded.
     pub fn unload(&self) -> bool {
         let was_loaded = {
             let mut slot = self.slot.lock().unwrap();
@@ -285,6 +294,7 @@ impl Plugin {
             was
         };
         self.idle.lock().unwrap().clear();
+        self.outbound.close();
         was_loaded
     }
 

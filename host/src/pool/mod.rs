@@ -113,11 +113,14 @@ pub struct PoolStats {
     pub max_instances: u32,
     pub max_idle: u32,
     pub breaker: BreakerReport,
+    /// Its outbound HTTP connections and requests.
+    pub outbound: crate::services::OutboundReport,
 }
 
 impl Host {
     /// Pool figures for every plugin.
     pub fn pools(&self) -> Vec<PoolStats> {
+        let charge = self.inner.outbound.config().connection_charge.as_u64();
         self.inner
             .registry
             .list()
@@ -143,6 +146,7 @@ impl Host {
                     max_instances: p.manifest.pool.max_instances,
                     max_idle: p.manifest.pool.max_idle,
                     breaker: p.breaker.report(),
+                    outbound: p.outbound.report(charge),
                 }
             })
             .collect()

@@ -1,19 +1,33 @@
 //! Outbound HTTP policy: a plugin reaches only the hosts its manifest allows.
-//! Everything else is refused with `HTTP-request-denied` before any connection.
+//! Everything else is refused with `HTTP-request-denied` before any
+//! connection; what is allowed goes to the plugin's pooled client
+//! ([`super::outbound`]).
 
+use super::outbound::{Outbound, OutboundHost};
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// The allow-list of one plugin.
+/// The allow-list of one plugin, and the client its allowed requests go to.
 pub struct HttpPolicy {
     plugin: Arc<str>,
     allowed: Arc<Vec<String>>,
+    outbound: Arc<Outbound>,
+    host: Arc<OutboundHost>,
 }
 
 impl HttpPolicy {
+    /// A policy with a pool of its own and default settings (outside a
+    /// [`crate::Host`], e.g. a raw store in a benchmark).
     pub fn new(plugin: Arc<str>, allowed: Arc<Vec<String>>) -> Self {
-        HttpPolicy { plugin, allowed }
+        let outbound = Arc::new(Outbound::new(plugin.clone()));
+        outbound.open();
+        HttpPolicy { plugin, allowed, outbound, host: OutboundHost::standalone() }
+    }
+
+    /// The policy of one instance of a plugin: its requests share the plugin's pool.
+    pub fn with_outbound(plugin: Arc<str>, allowed: Arc<Vec<String>>, outbound: Arc<Outbound>, host: Arc<OutboundHost>) -> Self {
+        HttpPolicy { plugin, allowed, outbound, host }
     }
 
     /// `authority` is `host` or `host:port`; an entry `host` allows any port,
@@ -47,6 +61,11 @@ fn split_authority(authority: &str, default_port: u16) -> (&str, u16) {
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 impl WasiHttpHooks for HttpPolicy {
+    /// hyper-util's client writes `host` for HTTP/1 and `:authority` for HTTP/2.
+    fn set_host_header(&mut self) -> bool {
+        false
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -58,14 +77,11 @@ impl WasiHttpHooks for HttpPolicy {
         let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         if !self.allows(&authority, default_port) {
             tracing::warn!(plugin = &*self.plugin, %authority, "outbound request denied: host not in allowed_hosts");
+            self.outbound.stats().outcome(super::outbound::error_name(&HttpError::HttpRequestDenied));
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         tracing::debug!(plugin = &*self.plugin, %uri, "outbound request");
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
-        })
+        Box::new(self.outbound.clone().send(self.host.clone(), request, options))
     }
 }
 

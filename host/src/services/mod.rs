@@ -1,11 +1,14 @@
 //! What the host gives plugins: logging, per-plugin config values and a shared
-//! cache (the `host-services` imports), plus the outbound HTTP policy.
+//! cache (the `host-services` imports), plus the outbound HTTP policy and the
+//! plugins' pooled HTTP clients.
 
 mod cache;
 mod http;
+pub mod outbound;
 
 pub use cache::SharedCache;
 pub use http::HttpPolicy;
+pub use outbound::{Outbound, OutboundConfig, OutboundHost, OutboundReport};
 
 use crate::bindings::services::hostel::plugin::{cache as cache_api, config, log, types};
 use std::collections::BTreeMap;
