@@ -51,6 +51,9 @@ pub fn new(name: &str, kind: &str, lang: &str, parent: &Path) -> Result<PathBuf>
     };
     let vars = [("{{name}}", name.to_string()), ("{{crate}}", name.replace('-', "_")), ("{{sdk}}", sdk)];
     render(template, template, &dir, &vars)?;
+    // One test per kind, the same for every language (it drives the plugin over HTTP).
+    let test = TEMPLATES.get_file(format!("tests/{kind}.sh")).with_context(|| format!("no test for {kind} in this build of hostel"))?;
+    write_filled(&dir.join("test.sh"), test, &vars)?;
     if lang != "rust" && kind != "component" {
         write_dir(CONTRACT.get_dir("0.1.0").context("contract 0.1.0 missing")?, &dir.join("wit"), true)?;
     }
@@ -59,23 +62,31 @@ pub fn new(name: &str, kind: &str, lang: &str, parent: &Path) -> Result<PathBuf>
 
 /// Writes the files of `dir` (a directory of template `root`) under `to`.
 fn render(root: &Dir, dir: &Dir, to: &Path, vars: &[(&str, String)]) -> Result<()> {
-    let fill = |text: &str| vars.iter().fold(text.to_string(), |t, (k, v)| t.replace(k, v));
     for file in dir.files() {
-        let relative = fill(&file.path().strip_prefix(root.path()).unwrap_or(file.path()).to_string_lossy());
-        let path = to.join(relative);
-        std::fs::create_dir_all(path.parent().unwrap_or(to))?;
-        match file.contents_utf8() {
-            Some(text) => std::fs::write(&path, fill(text)),
-            None => std::fs::write(&path, file.contents()),
-        }
-        .with_context(|| format!("writing {}", path.display()))?;
-        if path.extension().is_some_and(|e| e == "sh") {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-        }
+        let relative = fill(&file.path().strip_prefix(root.path()).unwrap_or(file.path()).to_string_lossy(), vars);
+        write_filled(&to.join(relative), file, vars)?;
     }
     for sub in dir.dirs() {
         render(root, sub, to, vars)?;
+    }
+    Ok(())
+}
+
+fn fill(text: &str, vars: &[(&str, String)]) -> String {
+    vars.iter().fold(text.to_string(), |t, (k, v)| t.replace(k, v))
+}
+
+/// Writes one template file with its placeholders filled (scripts executable).
+fn write_filled(path: &Path, file: &include_dir::File, vars: &[(&str, String)]) -> Result<()> {
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    match file.contents_utf8() {
+        Some(text) => std::fs::write(path, fill(text, vars)),
+        None => std::fs::write(path, file.contents()),
+    }
+    .with_context(|| format!("writing {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "sh") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(())
 }
