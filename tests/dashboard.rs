@@ -72,3 +72,68 @@ async fn dashboard_shows_plugins_memory_and_invocations() {
     tokio::task::block_in_place(|| chromium(&url, &[&format!("--screenshot={}", shot.display())]));
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot written to {}", shot.display());
 }
+
+/// The plots, live: the memory plot has a point for every sample history
+/// returned before the page opened, then — without a reload — a marker for an
+/// eviction this test makes and new samples from the event stream; call
+/// latency is plotted per plugin. Screenshot: target/test-artifacts/dashboard-plots.png.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_memory_plot_backfills_from_history_and_updates_live() {
+    let plugins = PluginsDir::new();
+    plugins.add("faulty", |m| m);
+    let config = plugins.config("[memory]\nmin_idle = '0s'\nsample_interval = '200ms'\ncheck_interval = '50ms'\n");
+    let s = Server::start_with(&plugins, &["--token", "dash", "--config", &config]);
+    let auth = |r: reqwest::RequestBuilder| r.bearer_auth("dash");
+    for _ in 0..5 {
+        let r = auth(s.client.post(s.url("/v1/plugins/faulty/pdf/info"))).body("alloc:2048").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 300_000;
+    let history: serde_json::Value = auth(s.client.get(s.url(&format!("/v1/admin/memory/history?since={since}&limit=1000"))))
+        .send().await.unwrap().json().await.unwrap();
+    let stamps: Vec<f64> = history["samples"].as_array().unwrap().iter().map(|x| x["ts_ms"].as_u64().unwrap() as f64 / 1000.0).collect();
+    assert!(stamps.len() >= 2, "{history}");
+
+    let url = s.url("/?token=dash");
+    let mut page = tokio::task::block_in_place(|| hostel_tests::cdp::Page::open(&url));
+    tokio::task::block_in_place(|| {
+        page.wait_for("document.body.dataset.live === 'true' && window.hostelPlots.memory && window.hostelPlots.memory.data[0].length > 0", 20);
+        page.eval("window.__notReloaded = 42");
+        let xs = page.eval("window.hostelPlots.memory.data[0]");
+        let xs: Vec<f64> = xs.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        for t in &stamps {
+            assert!(xs.iter().any(|x| (x - t).abs() < 1e-6), "history sample at {t} is not on the plot: {xs:?}");
+        }
+        let labels = page.eval("window.hostelPlots.memory.series.map(s => s.label)");
+        for label in ["ledger used", "process RSS", "budget", "faulty"] {
+            assert!(labels.as_array().unwrap().iter().any(|l| l == label), "{label} not in {labels}");
+        }
+    });
+    let before = tokio::task::block_in_place(|| page.eval("window.hostelPlots.memory.data[0].length")).as_u64().unwrap();
+
+    // An eviction made now shows up as a marker, live.
+    let freed: serde_json::Value = auth(s.client.post(s.url("/v1/admin/memory/free"))).json(&serde_json::json!({"bytes": 1}))
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(freed["evicted"][0]["plugin"], "faulty", "{freed}");
+    tokio::task::block_in_place(|| {
+        let marker = page.wait_for("window.hostelPlots.markers.find(m => m.kind === 'eviction' && m.label === 'faulty (free)')", 10);
+        let at = marker["t"].as_f64().unwrap();
+        let x_max = page.eval("window.hostelPlots.memory.scales.x.max").as_f64().unwrap();
+        assert!(at <= x_max + 1.0, "the marker at {at} is inside the plotted range ending {x_max}");
+        page.wait_for(&format!("window.hostelPlots.memory.data[0].length > {before}"), 10);
+        assert_eq!(page.eval("window.__notReloaded"), 42, "updated without a reload");
+        // Latency per plugin from the calls made above.
+        let p99 = page.wait_for("window.hostelPlots.latency.series.some(s => s.label === 'faulty p99') && window.hostelPlots.latency.data[2]", 10);
+        assert!(p99.as_array().unwrap().iter().any(|v| v.as_f64().is_some_and(|ms| ms > 0.0)), "{p99}");
+        // The range picker back-fills a longer window.
+        page.eval("(() => { const r = document.querySelector('#range'); r.value = '3600'; r.dispatchEvent(new Event('change')); })()");
+        page.wait_for("window.hostelPlots.range === 3600", 5);
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let dir = repo().join("target/test-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = page.screenshot();
+        assert!(png.len() > 10_000);
+        std::fs::write(dir.join("dashboard-plots.png"), png).unwrap();
+    });
+}

@@ -3,6 +3,7 @@
 //!   b) raw wasmtime typed call on a ready instance vs the same call through Hostel
 //!   c) first call with an artifact-cache hit vs compiling
 //!   d) the same export through the typed kind vs `kind = "component"` + generic (JSON) invoke
+//!   f) the warm call with nobody listening vs a live event subscriber vs spans exported over OTLP
 //! Run: `cargo bench -p hostel --bench invoke` (plugins built by scripts/build-plugins.sh).
 
 mod common;
@@ -154,6 +155,10 @@ async fn main() {
     }
     let componentize = median(componentize);
 
+    // f) observability on the warm call: an event subscriber draining the
+    // stream, then call spans exported over OTLP/HTTP to a sink on loopback.
+    let (events_on, otlp_on, exports) = observed(&host, &pdf, WARM).await;
+
     println!();
     println!("{:<58} {:>14} {:>14} {:>9}", "benchmark (pdf-text info, 1-page PDF; medians)", "baseline", "hostel", "ratio");
     for (format, size, hit) in &cache_rows {
@@ -169,5 +174,59 @@ async fn main() {
     println!("{:<58} {:>14} {:>14} {:>8.2}x", "b) raw wasmtime typed call vs Hostel API, warm instance", us(raw), us(warm), warm.as_secs_f64() / raw.as_secs_f64());
     println!("{:<58} {:>14} {:>14} {:>9}", format!("e) componentize a wasip1 module ({} KiB)", module.len() / 1024), "", us(componentize), "");
     println!("{:<58} {:>14} {:>14} {:>8.2}x", "d) typed kind vs kind=component, generic JSON invoke", us(typed), us(generic), generic.as_secs_f64() / typed.as_secs_f64());
+    println!("{:<58} {:>14} {:>14} {:>8.2}x", "f) warm call: no listener vs an event-stream subscriber", us(warm), us(events_on), events_on.as_secs_f64() / warm.as_secs_f64());
+    println!("{:<58} {:>14} {:>14} {:>8.2}x", format!("f) warm call: no telemetry vs spans over OTLP ({exports} exports)"), us(warm), us(otlp_on), otlp_on.as_secs_f64() / warm.as_secs_f64());
     println!();
+}
+
+/// Warm-call medians with a live event subscriber, then with call spans
+/// exported over OTLP/HTTP to a sink on loopback; and how many exports it got.
+async fn observed(host: &hostel::Host, pdf: &[u8], n: usize) -> (Duration, Duration, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut subscription = host.subscribe();
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let drain = tokio::spawn(async move {
+        while let hostel::observe::Received::Event(_) | hostel::observe::Received::Lagged(_) = subscription.recv().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let events_on = timed(host, pdf, n).await;
+    assert!(received.load(Ordering::Relaxed) > n, "the subscriber got the events");
+    drain.abort();
+
+    let exports = Arc::new(AtomicUsize::new(0));
+    let seen = exports.clone();
+    let sink = axum::Router::new().route("/v1/traces", axum::routing::post(move |_: axum::body::Bytes| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        async { "" }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, sink).await.unwrap() });
+    let config = hostel::observe::TelemetryConfig {
+        otlp_endpoint: Some(format!("http://127.0.0.1:{port}")),
+        export_interval: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (layer, telemetry) = hostel::observe::telemetry::otlp_layer(&config).unwrap().unwrap();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).unwrap();
+    let otlp_on = timed(host, pdf, n).await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await.unwrap();
+    (events_on, otlp_on, exports.load(Ordering::Relaxed))
+}
+
+async fn timed(host: &hostel::Host, pdf: &[u8], n: usize) -> Duration {
+    for _ in 0..100 {
+        host.pdf_info("pdf-text", pdf).await.unwrap();
+    }
+    let mut took = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        host.pdf_info("pdf-text", pdf).await.unwrap();
+        took.push(t.elapsed());
+    }
+    median(took)
 }

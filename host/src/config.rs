@@ -43,6 +43,24 @@ pub struct Config {
     pub http: crate::api::HttpLimits,
     /// Plugins' outbound HTTP clients: pooling, timeouts, TLS roots.
     pub outbound: crate::services::OutboundConfig,
+    /// Live events (`GET /v1/events`).
+    pub events: EventsSection,
+    /// Traces over OpenTelemetry (off unless `otlp_endpoint` is set).
+    pub telemetry: crate::observe::TelemetryConfig,
+}
+
+/// `[events]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSection {
+    /// Events the bus holds; a subscriber this far behind is dropped.
+    pub buffer: usize,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        EventsSection { buffer: crate::observe::DEFAULT_BUFFER }
+    }
 }
 
 /// `[memory]` in the config file.
@@ -114,6 +132,8 @@ impl Default for Config {
             auth: crate::api::Auth::Management,
             http: crate::api::HttpLimits::default(),
             outbound: crate::services::OutboundConfig::default(),
+            events: EventsSection::default(),
+            telemetry: crate::observe::TelemetryConfig::default(),
         }
     }
 }

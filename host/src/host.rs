@@ -30,6 +30,7 @@ pub struct HostBuilder {
     compile_worker: Option<PathBuf>,
     worlds: crate::world::Worlds,
     outbound: crate::services::OutboundConfig,
+    events_buffer: usize,
 }
 
 impl Default for HostBuilder {
@@ -47,6 +48,7 @@ impl Default for HostBuilder {
             compile_worker: None,
             worlds: crate::world::Worlds::default(),
             outbound: crate::services::OutboundConfig::default(),
+            events_buffer: crate::observe::DEFAULT_BUFFER,
         }
     }
 }
@@ -100,6 +102,12 @@ impl HostBuilder {
     /// How plugins' outbound HTTP clients pool, time out and trust TLS roots.
     pub fn outbound(mut self, config: crate::services::OutboundConfig) -> Self {
         self.outbound = config;
+        self
+    }
+    /// How many live events the bus holds for subscribers (a subscriber that
+    /// falls this far behind is told so and, over HTTP, dropped).
+    pub fn events_buffer(mut self, events: usize) -> Self {
+        self.events_buffer = events;
         self
     }
     /// How compiled artifacts are stored in `<data_dir>/artifacts`.
@@ -175,12 +183,19 @@ impl HostBuilder {
                 admitting: std::sync::atomic::AtomicU64::new(0),
                 plugins_dir: self.plugins_dir.clone(),
                 watcher: Mutex::new(None),
+                events: crate::observe::Events::new(self.events_buffer),
             }),
         };
         let weak = Arc::downgrade(&host.inner);
         host.inner.ledger.on_level_change(move |change| {
             let Some(inner) = weak.upgrade() else { return };
             tracing::warn!(from = change.from.as_str(), to = change.to.as_str(), used = change.used, budget = change.budget, "memory pressure level changed");
+            inner.events.emit(|| crate::observe::Event::Pressure {
+                from: change.from.as_str().into(),
+                to: change.to.as_str().into(),
+                used: change.used,
+                budget: change.budget,
+            });
             if let Some(db) = &inner.db {
                 db.record_alert(Alert {
                     id: 0,
@@ -238,6 +253,8 @@ pub(crate) struct Inner {
     /// The plugins directory, if any, and its watcher once started.
     pub plugins_dir: Option<PathBuf>,
     pub watcher: Mutex<Option<crate::registry::Watcher>>,
+    /// Live events for subscribers.
+    pub events: crate::observe::Events,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.
@@ -361,8 +378,15 @@ impl Host {
         let plugin = self.plugin(name)?;
         if plugin.unload() {
             tracing::info!(plugin = name, "unloaded");
+            self.emit_plugin(name, crate::observe::PluginAction::Unloaded, None, None);
         }
         Ok(info(&plugin))
+    }
+}
+
+impl Host {
+    pub(crate) fn emit_plugin(&self, name: &str, action: crate::observe::PluginAction, message: Option<String>, ms: Option<u64>) {
+        self.emit(|| crate::observe::Event::Plugin { plugin: name.to_string(), action, message, ms });
     }
 }
 

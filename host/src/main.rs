@@ -83,6 +83,16 @@ enum Command {
     Pools,
     /// Jobs newest first, or one job with its stages.
     Jobs { id: Option<u64> },
+    /// Live events of a running host (calls, instances, evictions, pressure,
+    /// compiles), one line each until interrupted.
+    Watch {
+        /// Only events about this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Comma-separated types: call,instance,plugin,pressure,compile,memory.
+        #[arg(long)]
+        types: Option<String>,
+    },
     /// Invocation history, newest first.
     Invocations {
         #[arg(long)]
@@ -164,6 +174,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Memory => cli::Client::new(cli.remote).memory().await,
         Command::Pools => cli::Client::new(cli.remote).pools().await,
         Command::Jobs { id } => cli::Client::new(cli.remote).jobs(id).await,
+        Command::Watch { plugin, types } => cli::Client::new(cli.remote).watch(plugin, types).await,
         Command::Invocations { plugin, page, page_size } => {
             cli::Client::new(cli.remote).invocations(plugin, page, page_size).await
         }
@@ -171,21 +182,40 @@ async fn run() -> anyhow::Result<()> {
 }
 
 fn init_logs(format: &str) -> anyhow::Result<()> {
+    init_logs_with(format, &Default::default()).map(|_| ())
+}
+
+/// Log lines on stderr (filtered by `RUST_LOG`, default info) and, when
+/// configured, spans over OTLP (with a filter of their own).
+fn init_logs_with(format: &str, telemetry: &hostel::observe::TelemetryConfig) -> anyhow::Result<Option<hostel::observe::Telemetry>> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour codes only for a terminal, never into a file or a pipe.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        "json" => builder.json().init(),
-        "text" => builder.init(),
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let lines = match format {
+        "json" => lines.json().with_filter(filter).boxed(),
+        "text" => lines.with_filter(filter).boxed(),
         other => anyhow::bail!("log format {other:?} is not text or json"),
-    }
-    Ok(())
+    };
+    let (otlp, telemetry) = match hostel::observe::telemetry::otlp_layer(telemetry).map_err(anyhow::Error::msg)? {
+        Some((layer, t)) => (Some(layer), Some(t)),
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(lines).with(otlp).init();
+    Ok(telemetry)
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
-    init_logs(&cfg.log_format)?;
-    serve_with(cfg, None).await
+    let telemetry = init_logs_with(&cfg.log_format, &cfg.telemetry)?;
+    let served = serve_with(cfg, None).await;
+    if let Some(t) = telemetry {
+        // The exporter's blocking client must not be dropped on a runtime thread.
+        tokio::task::spawn_blocking(move || t.shutdown()).await.ok();
+    }
+    served
 }
 
 /// Serves until Ctrl-C; `ready` gets the bound address (for `hostel dev`).
@@ -204,6 +234,7 @@ pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::
         .epoch_tick(cfg.epoch_tick)
         .cache_bytes(cfg.cache_size.as_u64())
         .outbound(cfg.outbound.clone())
+        .events_buffer(cfg.events.buffer)
         .build()
         .context("starting the host")?;
     if cfg.watch_plugins && cfg.plugins_dir.is_dir() {

@@ -5,6 +5,7 @@
 //! The binary and the plugins must be built first (`scripts/test.sh` does it):
 //! `cargo build --release -p hostel` and `scripts/build-plugins.sh`.
 
+pub mod cdp;
 pub mod pdf;
 
 use serde_json::Value;
@@ -317,6 +318,37 @@ impl Server {
             assert!(std::time::Instant::now() < deadline, "timed out waiting on {path}: last {body}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Subscribes to `GET /v1/events?query`: each SSE message's JSON, in order,
+    /// starting with the `subscribed` message (awaited here, so the stream is live).
+    pub async fn events(&self, query: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+        use futures::StreamExt;
+        let client = reqwest::Client::new();
+        let response = client.get(self.url(&format!("/v1/events?{query}"))).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut body = response.bytes_stream();
+        tokio::spawn(async move {
+            let mut pending = Vec::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                pending.extend_from_slice(&chunk);
+                while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+                    let message: Vec<u8> = pending.drain(..end + 2).collect();
+                    for line in String::from_utf8_lossy(&message).lines() {
+                        if let Some(data) = line.strip_prefix("data: ") {
+                            if tx.send(serde_json::from_str::<Value>(data).unwrap()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(first["type"], "subscribed", "{first}");
+        rx
     }
 
     /// The plugin's status document.

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod error;
+mod events;
 mod invoke;
 mod jobs;
 mod limits;
@@ -63,14 +64,30 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
         // dropped connection; the layer above gives it the error shape.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::from_fn_with_state(token, redact::layer))
+        .layer(axum::middleware::from_fn(traceparent_out))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             // The path only: a query may carry a token (the dashboard's ?token=).
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id,
+                "otel.name" = tracing::field::Empty, "otel.kind" = tracing::field::Empty);
+            crate::observe::telemetry::adopt_request(&span, request);
+            span
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(host)
+}
+
+/// Answers carry a W3C `traceparent` naming this request's span (when
+/// spans are exported), so a caller can find the trace of its call.
+async fn traceparent_out(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if let Some(tp) = crate::observe::telemetry::traceparent(&tracing::Span::current()) {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&tp) {
+            response.headers_mut().insert("traceparent", v);
+        }
+    }
+    response
 }
 
 /// Every route with its OpenAPI description, registered together so the
@@ -83,6 +100,7 @@ fn documented(token: Option<Arc<str>>, auth: Auth) -> OpenApiRouter<Host> {
         .routes(routes!(load_plugin))
         .routes(routes!(unload_plugin))
         .merge(admin::routes())
+        .merge(events::routes())
         .merge(jobs::routes())
         .route_layer(guard());
     let usage = OpenApiRouter::new()
@@ -96,6 +114,7 @@ fn documented(token: Option<Arc<str>>, auth: Auth) -> OpenApiRouter<Host> {
     // description (the same for every server of this version).
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(dashboard))
+        .routes(routes!(asset))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi_json))
@@ -138,7 +157,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = options.http;
-    limits::serve(listener, router(host, options), limits, shutdown).await
+    let app = router(host.clone(), options);
+    // Open event streams end first, so graceful shutdown does not wait on them.
+    let shutdown = async move {
+        shutdown.await;
+        host.close_events();
+    };
+    limits::serve(listener, app, limits, shutdown).await
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "host", summary = "Liveness", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
@@ -151,6 +176,21 @@ async fn healthz(State(host): State<Host>) -> Json<Value> {
 /// token configured it asks for it (kept in the browser's local storage).
 async fn dashboard() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("dashboard.html"))
+}
+
+#[utoipa::path(get, path = "/assets/{file}", tag = "host", summary = "The dashboard's scripts and styles (uPlot, MIT; the plots)", params(("file" = String, Path)), responses((status = 200, description = "the file"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody)))]
+/// Files embedded in the binary for the dashboard: uPlot 1.6.32 (MIT, see
+/// `assets/uPlot.LICENSE`) and the page's plotting script.
+async fn asset(Path(file): Path<String>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (body, kind): (&'static str, &'static str) = match file.as_str() {
+        "uplot.js" => (include_str!("assets/uPlot.iife.min.js"), "text/javascript; charset=utf-8"),
+        "uplot.css" => (include_str!("assets/uPlot.min.css"), "text/css; charset=utf-8"),
+        "plots.js" => (include_str!("assets/plots.js"), "text/javascript; charset=utf-8"),
+        "uPlot.LICENSE" => (include_str!("assets/uPlot.LICENSE"), "text/plain; charset=utf-8"),
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no asset {file:?}"))),
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, kind), (axum::http::header::CACHE_CONTROL, "max-age=300")], body).into_response())
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "host", summary = "Readiness: the database answers", responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]

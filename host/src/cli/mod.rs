@@ -5,6 +5,7 @@ pub mod build;
 pub mod dev;
 pub mod new;
 mod show;
+mod watch;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};

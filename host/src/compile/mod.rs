@@ -19,7 +19,8 @@ mod inspect;
 mod queue;
 mod worker;
 
-pub use estimate::EstimateReport;
+pub use crate::observe::CompilePhase;
+use estimate::EstimateReport;
 pub use inspect::initial_memory;
 pub use queue::QueueStats;
 pub use worker::{run_if_requested, WORKER_ARG};
@@ -282,6 +283,7 @@ impl Host {
         }
         let compiler = &self.inner.compiler;
         let _ = progress.send(Progress::Queued { since: Instant::now() });
+        self.emit_compile(&job.plugin, CompilePhase::Queued, None, None);
         let _slot = compiler.queue.enter(job.priority).await;
         let (path, threads) = (job.path.clone(), compile_threads());
         let profile = tokio::task::spawn_blocking(move || std::fs::read(&path).map(|b| inspect::code_profile(&b, threads)))
@@ -297,6 +299,7 @@ impl Host {
         };
         let reservation = self.reserve_compile(&job, estimate).await?;
         let _ = progress.send(Progress::Compiling);
+        self.emit_compile(&job.plugin, CompilePhase::Started, None, None);
         compiler.compiles.fetch_add(1, Ordering::Relaxed);
         tracing::info!(plugin = %job.plugin, wasm_bytes = job.wasm_len, reserved = estimate, mode = ?compiler.mode, "compiling");
         let started = Instant::now();
@@ -321,9 +324,14 @@ impl Host {
             let _ = std::fs::remove_file(&output); // mapped pages outlive the name
             let _ = std::fs::remove_file(output.with_extension("meta"));
         }
+        self.emit_compile(&job.plugin, CompilePhase::Finished, Some(took.as_millis() as u64), Some(component.is_ok()));
         let component = component?;
         tracing::info!(plugin = %job.plugin, ms = took.as_millis() as u64, "compiled");
         Ok(self.adopt(component, &job.sha256, false, took))
+    }
+
+    fn emit_compile(&self, plugin: &str, phase: CompilePhase, ms: Option<u64>, ok: Option<bool>) {
+        self.emit(|| crate::observe::Event::Compile { plugin: plugin.to_string(), phase, ms, ok });
     }
 
     /// A cache hit (blocking): map the artifact; no queue, no compile

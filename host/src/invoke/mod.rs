@@ -19,7 +19,7 @@ use crate::plugin::{Loaded, Plugin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use crate::memory::InstanceId;
-use crate::observe::Call;
+use crate::observe::{Call, InstanceAction};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::Trap;
 
@@ -31,6 +31,36 @@ pub(crate) struct Lease {
     call: CallStart,
     _busy: Busy,
     _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The call's span (`hostel::call`), and its `guest` child open while the lease is out.
+    spans: Spans,
+}
+
+/// A call's span and its open `guest` child; both close when dropped.
+pub(crate) struct Spans {
+    call: tracing::Span,
+    guest: tracing::Span,
+}
+
+impl Spans {
+    /// Records what the call came to, then closes the guest span.
+    fn close(self, outcome: &str, warm: bool, memory: u64) {
+        drop(self.guest);
+        self.call.record("outcome", outcome);
+        self.call.record("warm", warm);
+        self.call.record("memory", memory as i64); // OTLP has no unsigned integers
+        if outcome != "ok" {
+            self.call.record("otel.status_code", "ERROR");
+        }
+        // A span ends at its last exit: entering it now makes it cover the guest call.
+        self.call.in_scope(|| ());
+    }
+}
+
+/// A span under the current call span (nothing when no layer wants call spans).
+macro_rules! step {
+    ($name:literal) => {
+        tracing::debug_span!(target: "hostel::call", $name)
+    };
 }
 
 /// When and what a call started, for its history record.
@@ -83,9 +113,14 @@ impl Host {
     /// A refused call (breaker, queue, budget, load failure) is recorded here;
     /// a call that ran is recorded by [`Host::finish`].
     pub(crate) async fn acquire(&self, name: &str, kind: Option<&str>, export: impl Into<std::borrow::Cow<'static, str>>) -> Result<Lease> {
+        use tracing::Instrument as _;
         let mut call = CallStart { export: export.into(), at: SystemTime::now(), clock: Instant::now(), reused: false };
-        let lease = self.checkout(name, kind, &mut call).await;
+        let span = tracing::debug_span!(target: "hostel::call", "call", plugin = name, export = &*call.export,
+            outcome = tracing::field::Empty, warm = tracing::field::Empty, memory = tracing::field::Empty,
+            "otel.name" = format!("call {name}/{}", call.export), "otel.status_code" = tracing::field::Empty);
+        let lease = self.checkout(name, kind, &mut call).instrument(span.clone()).await;
         if let Err(e) = &lease {
+            Spans { call: span, guest: tracing::Span::none() }.close(e.code(), false, 0);
             if !matches!(e, Error::UnknownPlugin(_)) {
                 self.record_call(call.record(name, Some(e)));
             }
@@ -114,7 +149,8 @@ impl Host {
             plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
             return Err(Error::CircuitOpen { plugin: name.to_string(), retry_after });
         }
-        let permit = match plugin.gate.enter(name).await {
+        use tracing::Instrument as _;
+        let permit = match plugin.gate.enter(name).instrument(step!("queue")).await {
             Ok(p) => p,
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +161,8 @@ impl Host {
             return Ok(None);
         }
         let busy = Busy::new(&plugin);
-        let loaded = match self.ensure_loaded(&plugin, false).await {
+        let load = if plugin.loaded().is_some() { tracing::Span::none() } else { step!("load") };
+        let loaded = match self.ensure_loaded(&plugin, false).instrument(load).await {
             Ok(l) => l,
             Err(_) if plugin.is_retired() => return Ok(None),
             Err(e) => {
@@ -136,14 +173,19 @@ impl Host {
         let deadline = deadline(plugin.manifest.limits.call_timeout);
         if let Some(mut instance) = plugin.take_idle(loaded.generation) {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
+            self.emit_instance(&plugin, InstanceAction::Reused, instance.id, instance.store.data().limiter.used(), None);
             instance.store.data_mut().deadline = Some(deadline);
             instance.store.data_mut().limiter.new_call();
             instance.uses += 1;
             call.reused = true;
-            return Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit }));
+            let spans = Spans { call: tracing::Span::current(), guest: step!("guest") };
+            return Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit, spans }));
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
-            Ok(instance) => Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit })),
+            Ok(instance) => {
+                let spans = Spans { call: tracing::Span::current(), guest: step!("guest") };
+                Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit, spans }))
+            }
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(e, Error::Trap { .. } | Error::Timeout { .. } | Error::MemoryLimitExceeded { .. } | Error::TableLimitExceeded { .. }) {
@@ -194,8 +236,13 @@ impl Host {
 
     pub(crate) async fn instantiate(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant) -> Result<Instance> {
         let started = Instant::now();
+        use tracing::Instrument as _;
+        let id = self.admit(plugin, deadline).instrument(step!("admission")).await?;
+        self.instantiate_admitted(plugin, loaded, deadline, id, started).instrument(step!("instantiate")).await
+    }
+
+    async fn instantiate_admitted(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant, id: InstanceId, started: Instant) -> Result<Instance> {
         let engine = &self.inner.runtime.engine;
-        let id = self.admit(plugin, deadline).await?;
         let ledger = self.inner.ledger.clone();
         let mut store = new_store(engine, plugin, &self.inner.cache, &self.inner.outbound, Some((ledger.clone(), id))).map_err(|message| {
             ledger.release(id);
@@ -213,6 +260,7 @@ impl Host {
             Err(e) => return Err(classify(self, plugin, &store, e)),
         };
         plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        self.emit_instance(plugin, InstanceAction::Created, id, store.data().limiter.used(), None);
         tracing::debug!(plugin = &*plugin.name, us = started.elapsed().as_micros() as u64, "instantiated");
         Ok(Instance { id, store, raw, exports, uses: 1 })
     }
@@ -220,7 +268,8 @@ impl Host {
     /// Ends a call: maps the outcome to the library's errors and decides the
     /// instance's fate (back to the pool, or dropped).
     pub(crate) fn finish<T: serde::Serialize>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
-        let Lease { plugin, generation, mut instance, call, _busy, _permit } = lease;
+        let Lease { plugin, generation, mut instance, call, _busy, _permit, spans } = lease;
+        let memory = instance.store.data().limiter.used();
         instance.store.data_mut().deadline = None;
         // After a call the instance's real size is known: drop its reservation.
         self.inner.ledger.true_up(instance.id);
@@ -230,7 +279,9 @@ impl Host {
             other => other,
         };
         let result = self.settle(&plugin, generation, instance, outcome);
-        self.record_call(call.record(&plugin.name, result.as_ref().err()));
+        let record = call.record(&plugin.name, result.as_ref().err());
+        spans.close(&record.outcome, record.reused, memory);
+        self.record_call(record);
         result
     }
 
@@ -254,6 +305,7 @@ impl Host {
                 plugin.stats.discarded.fetch_add(1, Ordering::Relaxed);
                 let error = classify(self, plugin, &instance.store, e);
                 tracing::warn!(plugin = &*plugin.name, code = error.code(), "instance discarded: {error}");
+                self.emit_instance(plugin, InstanceAction::Discarded, instance.id, instance.store.data().limiter.used(), Some(error.code().to_string()));
                 if !matches!(error, Error::OverBudget { .. }) && plugin.breaker.failure() {
                     tracing::warn!(plugin = &*plugin.name, "circuit opened after repeated failures");
                 }
@@ -265,6 +317,12 @@ impl Host {
     /// Finishes a call whose export cannot return a `plugin-error`.
     pub(crate) fn finish_infallible<T: serde::Serialize>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T> {
         self.finish(lease, outcome.map(Ok))
+    }
+}
+
+impl Host {
+    pub(crate) fn emit_instance(&self, plugin: &Plugin, action: InstanceAction, instance: u64, bytes: u64, reason: Option<String>) {
+        self.emit(|| crate::observe::Event::Instance { plugin: plugin.name.to_string(), action, instance, bytes, reason });
     }
 }
 

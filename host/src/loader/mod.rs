@@ -10,6 +10,7 @@
 //! timeout or crashed worker is retried by a later call after a backoff), and
 //! the host keeps serving every other plugin.
 
+use crate::observe::PluginAction;
 use crate::compile::{Failure, Job, Progress};
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -123,6 +124,7 @@ impl Host {
                 Ok(loaded) => {
                     tracing::info!(plugin = &*plugin.name, ms = loaded.compiled.took.as_millis() as u64, from_cache = loaded.compiled.from_cache, "loaded");
                     plugin.set_loaded(loaded.clone());
+                    host.emit_plugin(&plugin.name, PluginAction::Loaded, None, Some(loaded.compiled.took.as_millis() as u64));
                 }
                 Err(LoadFailure::OverBudget { .. }) | Err(LoadFailure::Retired) => plugin.set_registered(),
                 Err(f) => {
@@ -133,6 +135,7 @@ impl Host {
                         _ => unreachable!("handled above"),
                     };
                     tracing::error!(plugin = &*plugin.name, transient, "load failed: {message}");
+                    host.emit_plugin(&plugin.name, PluginAction::Failed, Some(message.clone()), None);
                     plugin.set_failed(message, transient);
                 }
             }

@@ -152,11 +152,12 @@ impl Host {
     fn evict_one(&self, plugin: &Arc<Plugin>, id: u64, reason: EvictionReason) -> Option<Eviction> {
         let instance = plugin.remove_idle(id)?;
         let bytes = instance.store.data().limiter.used();
-        drop(instance); // its limiter releases the bytes from the ledger
         plugin.stats.evictions.fetch_add(1, Ordering::Relaxed);
         let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: Some(id), bytes, reason };
         tracing::info!(plugin = %e.plugin, instance = id, bytes, reason = ?reason, "evicted idle instance");
+        // Recorded before the bytes go, so the eviction comes before the level change it causes.
         self.record_eviction(&e);
+        drop(instance); // its limiter releases the bytes from the ledger
         Some(e)
     }
 

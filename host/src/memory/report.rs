@@ -194,7 +194,9 @@ impl Host {
 
     /// Writes one memory sample now (the monitor does this every interval).
     pub fn sample_memory(&self) {
-        let Some(db) = &self.inner.db else { return };
+        if self.inner.db.is_none() && self.inner.events.subscribers() == 0 {
+            return;
+        }
         let report = self.memory();
         let plugins: serde_json::Map<String, serde_json::Value> = report
             .plugins
@@ -202,6 +204,15 @@ impl Host {
             .filter(|p| p.instance_bytes + p.compiled_bytes > 0)
             .map(|p| (p.name.clone(), (p.instance_bytes + p.compiled_bytes).into()))
             .collect();
+        let plugins: serde_json::Value = plugins.into();
+        self.emit(|| crate::observe::Event::Memory {
+            used: report.used,
+            budget: report.budget,
+            level: report.level.as_str().into(),
+            rss: report.process_rss,
+            plugins: plugins.clone(),
+        });
+        let Some(db) = &self.inner.db else { return };
         db.record_sample(Sample {
             ts_ms: millis(SystemTime::now()),
             used: report.used,
@@ -209,7 +220,7 @@ impl Host {
             level: report.level.as_str().into(),
             rss: report.process_rss,
             system_available: report.system_available,
-            plugins: plugins.into(),
+            plugins,
         });
     }
 
@@ -221,6 +232,17 @@ impl Host {
     }
 
     pub(crate) fn record_eviction(&self, e: &Eviction) {
+        let reason = serde_json::to_value(e.reason).ok().and_then(|v| v.as_str().map(str::to_string));
+        match e.instance {
+            Some(id) => self.emit(|| crate::observe::Event::Instance {
+                plugin: e.plugin.clone(),
+                action: crate::observe::InstanceAction::Evicted,
+                instance: id,
+                bytes: e.bytes,
+                reason,
+            }),
+            None => self.emit_plugin(&e.plugin, crate::observe::PluginAction::Unloaded, reason, None),
+        }
         let mut recent = self.inner.evictions.lock().unwrap();
         if recent.len() == RECENT_EVICTIONS {
             recent.pop_front();

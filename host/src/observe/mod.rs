@@ -3,9 +3,14 @@
 //! latency histogram here and the `invocations` history table (through the
 //! background database writer, never on the caller's path).
 
+mod events;
 mod metrics;
+pub mod telemetry;
 
+pub(crate) use events::Events;
+pub use events::{CompilePhase, Event, InstanceAction, PluginAction, Received, Stamped, Subscription, DEFAULT_BUFFER};
 pub use metrics::Metrics;
+pub use telemetry::{Telemetry, TelemetryConfig};
 
 use serde::Serialize;
 use std::time::Duration;
@@ -69,6 +74,13 @@ impl crate::Host {
     /// Counts a finished or refused call and queues it for history.
     pub(crate) fn record_call(&self, call: Call) {
         self.inner.metrics.observe(&call);
+        self.emit(|| Event::Call {
+            plugin: call.plugin.clone(),
+            export: call.export.clone(),
+            outcome: call.outcome.clone(),
+            ms: call.duration_us as f64 / 1000.0,
+            warm: call.reused,
+        });
         if let Some(db) = &self.inner.db {
             db.record_invocation(call);
         }

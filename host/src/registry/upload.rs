@@ -136,6 +136,8 @@ impl Host {
             }
         }
         tracing::info!(plugin = %name, version = %manifest.version, sha256 = %actual, replaced = old.is_some(), "plugin uploaded");
+        let action = if old.is_some() { crate::observe::PluginAction::Reloaded } else { crate::observe::PluginAction::Registered };
+        self.emit_plugin(&name, action, Some(format!("version {}", manifest.version)), None);
         Ok(Registered { plugin: info(&plugin), replaced: old.map(|o| o.manifest.version.clone()) })
     }
 
@@ -172,6 +174,7 @@ impl Host {
         });
         let drained = tail.await.unwrap_or(false);
         tracing::info!(plugin = name, drained, "plugin deleted");
+        self.emit_plugin(name, crate::observe::PluginAction::Removed, None, None);
         Ok(Deleted { name: name.to_string(), drained })
     }
 

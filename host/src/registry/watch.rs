@@ -131,6 +131,7 @@ impl Host {
                 plugin.unload();
                 tracing::info!(plugin = &*plugin.name, "plugin removed from the plugins directory");
                 outcome.removed.push(plugin.name.to_string());
+                self.emit_plugin(&plugin.name, crate::observe::PluginAction::Removed, Some("its folder left the plugins directory".into()), None);
             }
         }
         for (path, print) in &now {
@@ -140,6 +141,8 @@ impl Host {
             match self.take_folder(path).await {
                 Ok((name, replaced)) => {
                     self.inner.registry.clear_rejected(path);
+                    let action = if replaced { crate::observe::PluginAction::Reloaded } else { crate::observe::PluginAction::Registered };
+                    self.emit_plugin(&name, action, Some("from the plugins directory".into()), None);
                     if replaced { outcome.reloaded.push(name) } else { outcome.added.push(name) }
                     known.insert(path.clone(), print.clone());
                 }
