@@ -5,10 +5,11 @@
 //!
 //! lopdf 0.47 reads objects on demand only inside its metadata loader (its
 //! `Reader` is not public), and `Document::load_mem` parses every object up
-//! front. So lopdf stays for what it does well — stream filters, decryption —
-//! and for files this reader refuses: encrypted ones, and any whose
-//! cross-reference data does not hold up, are loaded by lopdf in full (which
-//! also rebuilds a broken table and gives the errors users know).
+//! front. So lopdf stays for what it does well — stream filters, decryption
+//! (its `EncryptionState` and `decrypt_object`, per object here) —
+//! and for files this reader refuses: any whose cross-reference data does not
+//! hold up, or that needs a password, are loaded by lopdf in full (which also
+//! rebuilds a broken table and gives the errors users know).
 
 pub mod lex;
 mod xref;
@@ -56,6 +57,8 @@ pub struct Doc {
     loading: RefCell<HashSet<u32>>,
     pub trailer: Dictionary,
     pub version: String,
+    /// The decryption state (empty user password) and the `/Encrypt` object, if encrypted.
+    crypt: Option<(lopdf::EncryptionState, Option<ObjectId>)>,
     /// The page tree's `/Count` (or, without one, its leaves counted).
     count: u32,
     /// Pages found so far, and the walk that finds the next ones.
@@ -125,9 +128,14 @@ impl Doc {
     fn lazy(data: Vec<u8>) -> Result<Doc, Vec<u8>> {
         let Some(base) = data.windows(5).position(|w| w == b"%PDF-") else { return Err(data) };
         let Some(x) = xref::read(&data[base..]) else { return Err(data) };
-        if x.trailer.has(b"Encrypt") {
-            return Err(data);
-        }
+        let crypt = match x.trailer.get(b"Encrypt") {
+            Ok(e) => match security(&data[base..], &x.entries, &x.trailer, e) {
+                Some(c) => Some(c),
+                // Not the empty password, or a handler lopdf does not know: its full load says which.
+                None => return Err(data),
+            },
+            Err(_) => None,
+        };
         let version = version(&data[base..]);
         let slots = x.entries.into_iter().map(|e| Slot { at: e.map_or(At::Missing, At::Entry), object: OnceCell::new() }).collect();
         let mut doc = Doc {
@@ -138,6 +146,7 @@ impl Doc {
             loading: RefCell::default(),
             trailer: x.trailer,
             version,
+            crypt,
             count: 0,
             pages: RefCell::default(),
             walk: RefCell::default(),
@@ -175,6 +184,7 @@ impl Doc {
             loading: RefCell::default(),
             trailer: std::mem::take(&mut d.trailer),
             version: std::mem::take(&mut d.version),
+            crypt: None,
             count: 0,
             pages: RefCell::default(),
             walk: RefCell::default(),
@@ -279,8 +289,18 @@ impl Doc {
             At::Entry(Entry::Offset(offset)) => {
                 let buf = &self.data[self.base..];
                 let length = |id: ObjectId| self.get(id).and_then(|o| o.as_i64().ok());
-                let (id, object) = parse_indirect(buf, *offset, &length)?;
-                (id.0 == num).then_some(object)
+                let (id, mut object) = parse_indirect(buf, *offset, &length)?;
+                if id.0 != num {
+                    return None;
+                }
+                // Objects inside object streams were decrypted with their container.
+                if let Some((state, encrypt)) = &self.crypt {
+                    if *encrypt != Some(id) {
+                        // As lopdf's full load: a part that does not decrypt is kept as it is.
+                        let _ = lopdf::encryption::decrypt_object(state, id, &mut object);
+                    }
+                }
+                Some(object)
             }
             At::Entry(Entry::InStream { container, index }) => {
                 let stm = self.object_stream(*container)?;
@@ -340,6 +360,21 @@ impl Doc {
             other => Some(other),
         }
     }
+}
+
+/// The security handler's state for the empty user password, read with
+/// lopdf's own code from a document holding just the trailer and `/Encrypt`.
+fn security(buf: &[u8], entries: &[Option<Entry>], trailer: &Dictionary, encrypt: &Object) -> Option<(lopdf::EncryptionState, Option<ObjectId>)> {
+    let mut d = lopdf::Document::new();
+    d.trailer = trailer.clone();
+    let id = encrypt.as_reference().ok();
+    if let Some(id) = id {
+        let Some(Some(Entry::Offset(offset))) = entries.get(id.0 as usize) else { return None };
+        let (_, dict) = parse_indirect(buf, *offset, &|_| None)?;
+        d.objects.insert(id, dict);
+    }
+    let state = lopdf::EncryptionState::decode(&d, "").ok()?;
+    Some((state, id))
 }
 
 /// The `%PDF-x.y` version.
