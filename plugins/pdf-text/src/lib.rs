@@ -71,7 +71,8 @@ impl Guest for PdfText {
         let doc = load(document)?;
         let count = doc.page_count();
         let last = page_range(first, last, count)?;
-        log::debug(&format!("extracting pages {first}..={last} of {count}"));
+        let how = if doc.on_demand() { "objects on demand" } else { "loaded in full by lopdf" };
+        log::debug(&format!("extracting pages {first}..={last} of {count} ({how})"));
         let mut fonts = extract::Fonts::default();
         // A page tree with fewer pages than its /Count ends at its last page.
         let ids = (first..=last).map_while(|page| Some((page, doc.page(page as usize - 1)?)));

@@ -33,8 +33,9 @@ pub struct Lexer<'a> {
 }
 
 impl<'a> Lexer<'a> {
+    /// A lexer at `pos` (past the end: at the end, so a bad offset reads nothing).
     pub fn new(buf: &'a [u8], pos: usize) -> Self {
-        Lexer { buf, pos }
+        Lexer { buf, pos: pos.min(buf.len()) }
     }
 
     fn peek(&self) -> Option<u8> {
