@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scores pdf-text against poppler's pdftotext, per producer: word-multiset
 # recall and precision over pages 1..40, U+FFFD where pdftotext has text, and
-# whole-document wall time relative to pdftotext (HTTP upload included).
+# whole-document wall time relative to pdftotext (HTTP upload included); with
+# the real host also the long documents streamed (first page, whole stream).
 #
 #   scripts/pdf-score.sh                  # the real host: hostel serve + plugins/pdf-text
 #   scripts/pdf-score.sh --native         # tools/pdf-text-native (same extractor, native build)
@@ -129,4 +130,4 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$HOSTEL" serve --plugins-dir "$work/plugins" --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-python3 "$ROOT/scripts/pdf_score.py" "$CORPUS/deb" "$CORPUS/made" --host "http://127.0.0.1:$port" "${args[@]}"
+python3 "$ROOT/scripts/pdf_score.py" "$CORPUS/deb" "$CORPUS/made" --host "http://127.0.0.1:$port" --long "$CORPUS/long" "${args[@]}"
