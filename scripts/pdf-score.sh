@@ -98,6 +98,8 @@ EOF
     done
     # Ghostscript pdfwrite re-distilling a pdfTeX manual, and cairo re-rendering PDFs.
     [ -f "$CORPUS/deb/R-data.pdf" ] && gs -q -dNOPAUSE -dBATCH -sDEVICE=pdfwrite -dLastPage=30 -sOutputFile="$m/gs-R-data.pdf" "$CORPUS/deb/R-data.pdf" >/dev/null 2>&1 || true
+    # … and a gropdf file: non-embedded standard 14 fonts with no /Widths.
+    [ -f "$m/gropdf-tar.pdf" ] && gs -q -dNOPAUSE -dBATCH -sDEVICE=pdfwrite -sOutputFile="$m/gs-gropdf-tar.pdf" "$m/gropdf-tar.pdf" >/dev/null 2>&1 || true
     for f in "$CORPUS/deb/R-FAQ.pdf" "$CORPUS/deb/bash.pdf" "$m/libreoffice-GPL-3.pdf" "$m/gropdf-tar.pdf"; do
       [ -f "$f" ] && pdftocairo -pdf -l 30 "$f" "$m/cairo-$(basename "$f")" 2>/dev/null || true
     done

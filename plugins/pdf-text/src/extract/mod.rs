@@ -12,6 +12,7 @@ pub mod doc;
 mod font;
 mod glyphs;
 mod layout;
+mod std14;
 
 use font::{Font, Glyph};
 use doc::lex::{Lexer, Token};
