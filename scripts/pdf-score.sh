@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scores pdf-text against poppler's pdftotext, per producer: word-multiset
 # recall and precision over pages 1..40, U+FFFD where pdftotext has text, and
-# whole-document wall time relative to pdftotext (HTTP upload included).
+# whole-document wall time relative to pdftotext (HTTP upload included); with
+# the real host also the long documents streamed (first page, whole stream).
 #
 #   scripts/pdf-score.sh                  # the real host: hostel serve + plugins/pdf-text
 #   scripts/pdf-score.sh --native         # tools/pdf-text-native (same extractor, native build)
@@ -97,6 +98,8 @@ EOF
     done
     # Ghostscript pdfwrite re-distilling a pdfTeX manual, and cairo re-rendering PDFs.
     [ -f "$CORPUS/deb/R-data.pdf" ] && gs -q -dNOPAUSE -dBATCH -sDEVICE=pdfwrite -dLastPage=30 -sOutputFile="$m/gs-R-data.pdf" "$CORPUS/deb/R-data.pdf" >/dev/null 2>&1 || true
+    # … and a gropdf file: non-embedded standard 14 fonts with no /Widths.
+    [ -f "$m/gropdf-tar.pdf" ] && gs -q -dNOPAUSE -dBATCH -sDEVICE=pdfwrite -sOutputFile="$m/gs-gropdf-tar.pdf" "$m/gropdf-tar.pdf" >/dev/null 2>&1 || true
     for f in "$CORPUS/deb/R-FAQ.pdf" "$CORPUS/deb/bash.pdf" "$m/libreoffice-GPL-3.pdf" "$m/gropdf-tar.pdf"; do
       [ -f "$f" ] && pdftocairo -pdf -l 30 "$f" "$m/cairo-$(basename "$f")" 2>/dev/null || true
     done
@@ -129,4 +132,4 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$HOSTEL" serve --plugins-dir "$work/plugins" --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-python3 "$ROOT/scripts/pdf_score.py" "$CORPUS/deb" "$CORPUS/made" --host "http://127.0.0.1:$port" "${args[@]}"
+python3 "$ROOT/scripts/pdf_score.py" "$CORPUS/deb" "$CORPUS/made" --host "http://127.0.0.1:$port" --long "$CORPUS/long" "${args[@]}"

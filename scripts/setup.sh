@@ -7,7 +7,8 @@ set -euo pipefail
 
 WASM_COMPONENT_LD_VERSION=0.5.31
 # chromium: the dashboard test drives the page in headless Chromium.
-APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-19 wasi-libc chromium)
+# poppler-utils: pdftotext, the yardstick of the PDF text quality test (tests/pdf_quality.rs).
+APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-19 wasi-libc chromium poppler-utils)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 SUDO=""

@@ -23,6 +23,7 @@ mod memory;
 mod operator;
 mod outbound;
 mod pdf;
+mod pdf_quality;
 mod pool;
 mod reliability;
 mod soak;

@@ -1,5 +1,6 @@
 //! pdf-text over HTTP: text equals what the test put in, info fields, page
-//! ranges, a PDF from a real producer, and broken input as `invalid_input`.
+//! ranges, a PDF from a real producer, and broken, truncated or locked input
+//! as `invalid_input`.
 
 use hostel_tests::pdf::make_pdf;
 use hostel_tests::{error_message, repo, PluginsDir, Server};
@@ -73,6 +74,22 @@ async fn broken_pdfs_are_invalid_input_and_the_plugin_keeps_serving() {
     let (status, body) = s.post_bytes("/v1/plugins/pdf-text/pdf/text", Vec::new()).await;
     assert_eq!(status, 422);
     assert!(error_message(&body, "invalid_input").contains("empty"));
+
+    // A user password (tests/fixtures/pdf-errors: qpdf AES-256, password "secret"); the
+    // empty-password AES and RC4 fixtures are read in pdf_quality.
+    let locked = std::fs::read(repo().join("tests/fixtures/pdf-errors/user-password.pdf")).unwrap();
+    let (status, body) = s.post_bytes("/v1/plugins/pdf-text/pdf/text/stream", locked).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_message(&body, "invalid_input").contains("encrypted"), "{body}");
+
+    // Damaged cross-reference data (a wrong startxref) is rebuilt, as before.
+    let good = make_pdf(&["mended text"], "t", "a");
+    let at = good.windows(9).rposition(|w| w == b"startxref").unwrap();
+    let mut bad = good[..at].to_vec();
+    bad.extend_from_slice(b"startxref\n999\n%%EOF\n");
+    let (status, body) = s.post_bytes("/v1/plugins/pdf-text/pdf/text", bad).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["pages"][0]["text"].as_str().unwrap().contains("mended text"), "{body}");
 
     let pdf = make_pdf(&["one", "two"], "t", "a");
     let (status, body) = s.post_bytes("/v1/plugins/pdf-text/pdf/text?first=2&last=5", pdf.clone()).await;

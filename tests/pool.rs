@@ -1,4 +1,4 @@
-//! Instance pools: reuse, recycling after max_uses, traps never reused, the
+//! Instance pools: reuse, recycling after max_uses or over max_idle_memory, traps never reused, the
 //! bounded queue (429/503), warm instances at load, and the circuit breaker.
 
 use hostel_tests::{error_message, PluginsDir, Server};
@@ -49,6 +49,24 @@ async fn max_uses_recycles_and_traps_are_never_reused() {
     assert_eq!(faulty(&s, "faulty", "panic").await.0, 500);
     assert_eq!(faulty(&s, "faulty", "count").await.1["page_count"], 1, "a trapped instance must not come back");
     assert_eq!(pool(&s, "faulty").await["discarded"], 1);
+}
+
+/// Linear memory never shrinks: an instance a call grew past
+/// `max_idle_memory` is dropped, and the next call gets a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_grown_past_max_idle_memory_is_not_kept() {
+    let plugins = PluginsDir::new();
+    plugins.add_faulty("lean", 0, "memory = '64MiB'");
+    std::fs::write(plugins.path().join("lean/hostel.toml"),
+        std::fs::read_to_string(plugins.path().join("lean/hostel.toml")).unwrap() + "[pool]\nmax_idle_memory = '8MiB'\n").unwrap();
+    let s = Server::start(&plugins);
+    assert_eq!(faulty(&s, "lean", "count").await.1["page_count"], 1);
+    assert_eq!(faulty(&s, "lean", "count").await.1["page_count"], 2, "a small instance is kept");
+    let (status, body) = faulty(&s, "lean", "alloc:16384").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(faulty(&s, "lean", "count").await.1["page_count"], 1, "the 16 MiB instance must not come back");
+    let p = pool(&s, "lean").await;
+    assert_eq!((p["created"].as_u64(), p["recycled"].as_u64(), p["discarded"].as_u64()), (Some(2), Some(1), Some(0)), "{p}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -126,6 +126,10 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
     /// An instance is recycled after this many calls (0 = never).
     pub max_uses: u64,
+    /// An instance holding more memory than this after a call is dropped,
+    /// not kept idle (0 = no limit): linear memory never shrinks, so one big
+    /// input would otherwise pin its peak for the instance's whole life.
+    pub max_idle_memory: ByteSize,
     /// Make a new instance for every call (no state carried between calls).
     pub fresh_instance_per_call: bool,
     /// Calls that may wait for an instance when all are busy; more get 429.
@@ -143,6 +147,7 @@ impl Default for PoolSettings {
             max_idle: 4,
             idle_timeout: Duration::from_secs(300),
             max_uses: 0,
+            max_idle_memory: ByteSize::b(0),
             fresh_instance_per_call: false,
             max_queue: 64,
             queue_timeout: Duration::from_secs(10),
@@ -345,6 +350,7 @@ impl Manifest {
         let p = &self.pool;
         count_in(&field, "pool.max_instances", p.max_instances as u64, 1, 10_000)?;
         count_in(&field, "pool.max_idle", p.max_idle as u64, 0, 10_000)?;
+        bytes_in(&field, "pool.max_idle_memory", p.max_idle_memory, 0, 16 << 30)?;
         count_in(&field, "pool.max_queue", p.max_queue as u64, 0, 100_000)?;
         duration_in(&field, "pool.idle_timeout", p.idle_timeout, Duration::ZERO, 30 * DAY)?;
         duration_in(&field, "pool.queue_timeout", p.queue_timeout, Duration::ZERO, HOUR)?;
@@ -469,7 +475,7 @@ mod properties {
     fn line() -> impl Strategy<Value = String> {
         let key = prop::sample::select(vec![
             "name", "version", "kind", "component", "sha256", "priority", "dependencies", "memory", "memory_estimate",
-            "call_timeout", "load_timeout", "min_warm", "max_instances", "max_idle", "idle_timeout", "max_uses",
+            "call_timeout", "load_timeout", "min_warm", "max_instances", "max_idle", "idle_timeout", "max_uses", "max_idle_memory",
             "allowed_hosts", "read_only_dirs", "env", "failures", "cooldown", "ttl", "pure", "bogus",
         ]);
         let value = prop_oneof![

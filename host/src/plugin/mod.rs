@@ -123,7 +123,7 @@ pub struct Stats {
     pub instances_created: AtomicU64,
     pub instances_reused: AtomicU64,
     pub evictions: AtomicU64,
-    /// Instances retired after `max_uses` calls.
+    /// Instances retired after `max_uses` calls or over `max_idle_memory`.
     pub recycled: AtomicU64,
     /// Instances dropped after a trap, timeout or limit hit.
     pub discarded: AtomicU64,
@@ -329,6 +329,11 @@ impl Plugin {
             return;
         }
         if pool.max_uses > 0 && instance.uses >= pool.max_uses {
+            self.stats.recycled.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let max_memory = pool.max_idle_memory.as_u64();
+        if max_memory > 0 && instance.store.data().limiter.used() > max_memory {
             self.stats.recycled.fetch_add(1, Ordering::Relaxed);
             return;
         }

@@ -99,7 +99,7 @@ pub struct PoolStats {
     pub waiting: u64,
     pub created: u64,
     pub reused: u64,
-    /// Retired after `max_uses` calls.
+    /// Retired after `max_uses` calls or over `max_idle_memory`.
     pub recycled: u64,
     /// Dropped after a trap, timeout or limit hit.
     pub discarded: u64,

@@ -1,47 +1,37 @@
-//! `pdf-text`: a PDF processor plugin. Parses PDFs in pure Rust with lopdf:
+//! `pdf-text`: a PDF processor plugin. Parses PDFs in pure Rust (objects read
+//! on demand, `extract::doc`; lopdf for filters and encrypted or broken files):
 //! document info (page count, title, author, producer) and page text, laid
 //! out the way poppler's pdftotext lays it out (`extract`, docs/pdf.md).
 //! Broken input is reported as `invalid-input`, never a trap.
 //!
 //! With the feature `contract-0-2` (on by default) it implements contract
-//! 0.2.0 and also exports `extract-pages`: the document is parsed once and the
-//! pages are extracted one per `next` call. `tests/plugins/pdf-text-v1` builds
+//! 0.2.0 and also exports `extract-pages`: the document is opened once and the
+//! pages are extracted one per `next` call, each reading only what it needs. `tests/plugins/pdf-text-v1` builds
 //! this same file without the feature, as a contract 0.1.0 component.
 
 use hostel_sdk::pdf::{DocumentInfo, Guest, PageText};
 use hostel_sdk::{log, PluginError};
-use lopdf::{Document, Object, ObjectId};
+use extract::Doc;
+use lopdf::{Object, ObjectId};
 
 struct PdfText;
 
 mod extract;
 
-fn load(document: &[u8]) -> Result<Document, PluginError> {
+fn load(document: Vec<u8>) -> Result<Doc, PluginError> {
     if document.is_empty() {
         return Err(PluginError::invalid_input("the document is empty (0 bytes)"));
     }
     if !document.starts_with(b"%PDF-") {
         return Err(PluginError::invalid_input("not a PDF: the data does not start with %PDF-"));
     }
-    let doc = Document::load_mem(document)
-        .map_err(|e| PluginError::invalid_input(format!("broken PDF: {e}")))?;
-    if doc.is_encrypted() {
-        return Err(PluginError::invalid_input("encrypted PDFs are not supported"));
-    }
-    Ok(doc)
+    Doc::open(document).map_err(|e| PluginError::invalid_input(e.to_string()))
 }
 
 /// Reads a text entry of the /Info dictionary, if present and decodable.
-fn info_entry(doc: &Document, key: &[u8]) -> Option<String> {
-    let info = match doc.trailer.get(b"Info").ok()? {
-        Object::Reference(id) => doc.get_dictionary(*id).ok()?,
-        Object::Dictionary(d) => d,
-        _ => return None,
-    };
-    let value = match info.get(key).ok()? {
-        Object::Reference(id) => doc.get_object(*id).ok()?,
-        other => other,
-    };
+fn info_entry(doc: &Doc, key: &[u8]) -> Option<String> {
+    let info = doc.deref(doc.trailer.get(b"Info").ok()?)?.as_dict().ok()?;
+    let value: &Object = doc.deref(info.get(key).ok()?)?;
     let text = lopdf::decode_text_string(value).ok()?;
     let text = text.trim().to_string();
     (!text.is_empty()).then_some(text)
@@ -60,16 +50,16 @@ fn page_range(first: u32, last: Option<u32>, count: u32) -> Result<u32, PluginEr
 }
 
 /// The text of one page, laid out (see `extract`).
-fn page_text(doc: &Document, page: u32, id: ObjectId, fonts: &mut extract::Fonts) -> Result<PageText, PluginError> {
+fn page_text(doc: &Doc, page: u32, id: ObjectId, fonts: &mut extract::Fonts) -> Result<PageText, PluginError> {
     let text = extract::page_text(doc, id, fonts).map_err(|e| PluginError::invalid_input(format!("page {page}: {e}")))?;
     Ok(PageText { page, text: text.trim_end().to_string() })
 }
 
 impl Guest for PdfText {
     fn info(document: Vec<u8>) -> Result<DocumentInfo, PluginError> {
-        let doc = load(&document)?;
+        let doc = load(document)?;
         Ok(DocumentInfo {
-            page_count: doc.get_pages().len() as u32,
+            page_count: doc.page_count(),
             title: info_entry(&doc, b"Title"),
             author: info_entry(&doc, b"Author"),
             producer: info_entry(&doc, b"Producer"),
@@ -78,14 +68,19 @@ impl Guest for PdfText {
     }
 
     fn extract_text(document: Vec<u8>, first: u32, last: Option<u32>) -> Result<Vec<PageText>, PluginError> {
-        let doc = load(&document)?;
-        drop(document);
-        let pages = doc.get_pages();
-        let count = pages.len() as u32;
+        let doc = load(document)?;
+        let count = doc.page_count();
         let last = page_range(first, last, count)?;
-        log::debug(&format!("extracting pages {first}..={last} of {count}"));
+        let how = if doc.on_demand() { "objects on demand" } else { "loaded in full by lopdf" };
+        log::debug(&format!("extracting pages {first}..={last} of {count} ({how})"));
         let mut fonts = extract::Fonts::default();
-        (first..=last).map(|page| page_text(&doc, page, pages[&page], &mut fonts)).collect()
+        // A page tree with fewer pages than its /Count ends at its last page.
+        let ids = (first..=last).map_while(|page| Some((page, doc.page(page as usize - 1)?)));
+        let pages: Vec<PageText> = ids.map(|(page, id)| page_text(&doc, page, id, &mut fonts)).collect::<Result<_, _>>()?;
+        if pages.is_empty() {
+            return Err(PluginError::invalid_input(format!("page {first} is not in the document's page tree")));
+        }
+        Ok(pages)
     }
 
     #[cfg(feature = "contract-0-2")]
@@ -93,22 +88,21 @@ impl Guest for PdfText {
 
     #[cfg(feature = "contract-0-2")]
     fn extract_pages(document: Vec<u8>, first: u32, last: Option<u32>) -> Result<PageStream, PluginError> {
-        let doc = load(&document)?;
-        drop(document); // from here on: the parsed document and one page at a time
-        let pages = doc.get_pages();
-        let count = pages.len() as u32;
+        // The document's bytes move into `Doc`: objects are parsed from them on demand.
+        let doc = load(document)?;
+        let count = doc.page_count();
         let last = page_range(first, last, count)?;
         log::debug(&format!("streaming pages {first}..={last} of {count}"));
-        Ok(PageStream::new(Pages { open: RefCell::new(Some(Open { doc, fonts: extract::Fonts::default(), pages, next: first, last })) }))
+        Ok(PageStream::new(Pages { open: RefCell::new(Some(Open { doc, fonts: extract::Fonts::default(), next: first, last })) }))
     }
 }
 
 #[cfg(feature = "contract-0-2")]
 use hostel_sdk::pdf::{GuestPageStream, PageStream};
 #[cfg(feature = "contract-0-2")]
-use std::{cell::RefCell, collections::BTreeMap};
+use std::cell::RefCell;
 
-/// The page stream of `extract-pages`: the parsed document, and the pages
+/// The page stream of `extract-pages`: the open document, and the pages
 /// still to hand out. Dropped (document and all) after the last page.
 #[cfg(feature = "contract-0-2")]
 struct Pages {
@@ -117,9 +111,8 @@ struct Pages {
 
 #[cfg(feature = "contract-0-2")]
 struct Open {
-    doc: Document,
+    doc: Doc,
     fonts: extract::Fonts,
-    pages: BTreeMap<u32, ObjectId>,
     next: u32,
     last: u32,
 }
@@ -137,7 +130,10 @@ impl GuestPageStream for Pages {
         }
         let page = state.next;
         state.next += 1;
-        let page_id = state.pages[&page];
+        let Some(page_id) = state.doc.page(page as usize - 1) else {
+            *open = None; // the page tree ends before its /Count
+            return Ok(None);
+        };
         page_text(&state.doc, page, page_id, &mut state.fonts).map(Some)
     }
 }

@@ -9,17 +9,19 @@ fn main() {
     let last: Option<u32> = args.next().map(|s| s.parse().expect("LAST is a page number"));
     let bytes = std::fs::read(&path).expect("read");
     let t0 = std::time::Instant::now();
-    let doc = match lopdf::Document::load_mem(&bytes) {
+    let doc = match extract::Doc::open(bytes) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("broken PDF: {e}");
+            eprintln!("{e}");
             std::process::exit(2);
         }
     };
     let loaded = t0.elapsed();
     let mut fonts = extract::Fonts::default();
     let mut out = String::new();
-    for (n, id) in doc.get_pages() {
+    let mut first = None;
+    for (i, id) in (0..).map_while(|i| Some((i, doc.page(i)?))) {
+        let n = i as u32 + 1;
         if last.is_some_and(|l| n > l) {
             break;
         }
@@ -27,10 +29,11 @@ fn main() {
             Ok(t) => out.push_str(&t),
             Err(e) => eprintln!("page {n}: {e}"),
         }
+        first.get_or_insert_with(|| t0.elapsed());
         out.push('\x0c');
     }
     if std::env::var_os("PDF_TEXT_TIMES").is_some() {
-        eprintln!("load {loaded:?}, pages {:?}", t0.elapsed() - loaded);
+        eprintln!("on demand {}, load {loaded:?}, first page at {:?}, pages {:?}", doc.on_demand(), first.unwrap_or_default(), t0.elapsed() - loaded);
     }
     print!("{out}");
 }

@@ -239,8 +239,17 @@ impl Font {
             None => {
                 let w = std14_width(&base);
                 widths.iter_mut().for_each(|slot| *slot = w);
-                if !base.starts_with(b"Courier") {
-                    widths[32] = 0.25;
+                match super::std14::widths(&base) {
+                    // Each glyph's own width, where the encoding says which glyph.
+                    Some(metrics) => {
+                        for (slot, text) in widths.iter_mut().zip(&simple) {
+                            if let Some(m) = text.as_ref().and_then(|t| metrics.get(t)) {
+                                *slot = *m;
+                            }
+                        }
+                    }
+                    None if !base.starts_with(b"Courier") => widths[32] = 0.25,
+                    None => {}
                 }
                 w
             }

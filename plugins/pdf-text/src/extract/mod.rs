@@ -8,17 +8,19 @@
 //! hyphen that ends a line is joined with the next line, as pdftotext does.
 
 mod cmap;
+pub mod doc;
 mod font;
 mod glyphs;
 mod layout;
+mod std14;
 
 use font::{Font, Glyph};
-use lopdf::content::Content;
+use doc::lex::{Lexer, Token};
 use lopdf::{Dictionary, Object, ObjectId};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-pub type Doc = lopdf::Document;
+pub use doc::Doc;
 
 /// Largest decompressed content per page (and per form) we accept.
 pub const MAX_CONTENT: usize = 64 * 1024 * 1024;
@@ -26,7 +28,7 @@ pub const MAX_CONTENT: usize = 64 * 1024 * 1024;
 const MAX_DEPTH: usize = 12;
 
 pub fn deref<'a>(doc: &'a Doc, o: &'a Object) -> Option<&'a Object> {
-    doc.dereference(o).ok().map(|(_, o)| o)
+    doc.deref(o)
 }
 
 pub fn num(o: &Object) -> Option<f64> {
@@ -125,7 +127,7 @@ impl<'a> Interp<'a> {
                 if let Some(f) = self.fonts.by_id.get(id) {
                     return Some(f.clone());
                 }
-                let dict = doc.get_object(*id).ok()?.as_dict().ok()?;
+                let dict = doc.dict(*id)?;
                 let f = Rc::new(Font::load(doc, dict));
                 self.fonts.by_id.insert(*id, f.clone());
                 Some(f)
@@ -168,65 +170,76 @@ impl<'a> Interp<'a> {
     }
 
     fn run(&mut self, content: &[u8], resources: Option<&Dictionary>, st: &mut State, depth: usize) -> Result<(), String> {
-        let content = Content::decode(content).map_err(|e| format!("page content: {e}"))?;
         let mut stack: Vec<State> = Vec::new();
-        for op in &content.operations {
-            let o = &op.operands;
-            match op.operator.as_str() {
-                "q" => stack.push(st.clone()),
-                "Q" => {
+        let mut lx = Lexer::new(content, 0);
+        let mut operands: Vec<Object> = Vec::new();
+        while let Some(token) = lx.token() {
+            let op = match token {
+                Token::Operand(o) => {
+                    // Operands pile up only before an operator: a runaway list is junk.
+                    if operands.len() < 4096 {
+                        operands.push(o);
+                    }
+                    continue;
+                }
+                Token::Operator(op) => op,
+            };
+            let o = &operands[..];
+            match op {
+                b"q" => stack.push(st.clone()),
+                b"Q" => {
                     if let Some(s) = stack.pop() {
                         *st = s;
                     }
                 }
-                "cm" => {
+                b"cm" => {
                     let m = M([operand(o, 0), operand(o, 1), operand(o, 2), operand(o, 3), operand(o, 4), operand(o, 5)]);
                     st.ctm = m.then(&st.ctm);
                 }
-                "BT" => {
+                b"BT" => {
                     self.tm = M::ID;
                     self.tlm = M::ID;
                 }
-                "Tf" => {
+                b"Tf" => {
                     st.size = operand(o, 1);
                     let name = o.first().and_then(|n| n.as_name().ok()).unwrap_or(b"");
                     st.font = self.font(resources, name).map(|f| (font_key(&f), f));
                 }
-                "Tc" => st.char_space = operand(o, 0),
-                "Tw" => st.word_space = operand(o, 0),
-                "Tz" => st.scale = operand(o, 0) / 100.0,
-                "TL" => st.leading = operand(o, 0),
-                "Ts" => st.rise = operand(o, 0),
-                "Td" => {
+                b"Tc" => st.char_space = operand(o, 0),
+                b"Tw" => st.word_space = operand(o, 0),
+                b"Tz" => st.scale = operand(o, 0) / 100.0,
+                b"TL" => st.leading = operand(o, 0),
+                b"Ts" => st.rise = operand(o, 0),
+                b"Td" => {
                     self.tlm = M::translate(operand(o, 0), operand(o, 1)).then(&self.tlm);
                     self.tm = self.tlm;
                 }
-                "TD" => {
+                b"TD" => {
                     st.leading = -operand(o, 1);
                     self.tlm = M::translate(operand(o, 0), operand(o, 1)).then(&self.tlm);
                     self.tm = self.tlm;
                 }
-                "Tm" => {
+                b"Tm" => {
                     self.tlm = M([operand(o, 0), operand(o, 1), operand(o, 2), operand(o, 3), operand(o, 4), operand(o, 5)]);
                     self.tm = self.tlm;
                 }
-                "T*" => {
+                b"T*" => {
                     self.tlm = M::translate(0.0, -st.leading).then(&self.tlm);
                     self.tm = self.tlm;
                 }
-                "Tj" => {
+                b"Tj" => {
                     if let Some(Object::String(s, _)) = o.first() {
                         self.show(st, s);
                     }
                 }
-                "'" => {
+                b"'" => {
                     self.tlm = M::translate(0.0, -st.leading).then(&self.tlm);
                     self.tm = self.tlm;
                     if let Some(Object::String(s, _)) = o.first() {
                         self.show(st, s);
                     }
                 }
-                "\"" => {
+                b"\"" => {
                     st.word_space = operand(o, 0);
                     st.char_space = operand(o, 1);
                     self.tlm = M::translate(0.0, -st.leading).then(&self.tlm);
@@ -235,7 +248,7 @@ impl<'a> Interp<'a> {
                         self.show(st, s);
                     }
                 }
-                "TJ" => {
+                b"TJ" => {
                     if let Some(Object::Array(items)) = o.first() {
                         for item in items {
                             match item {
@@ -255,19 +268,19 @@ impl<'a> Interp<'a> {
                         }
                     }
                 }
-                "Do" if depth < MAX_DEPTH => {
+                b"Do" if depth < MAX_DEPTH => 'form: {
                     let name = o.first().and_then(|n| n.as_name().ok()).unwrap_or(b"");
                     let doc = self.doc;
                     let Some(xobjects) = resources.and_then(|r| r.get(b"XObject").ok()).and_then(|o| deref(doc, o)).and_then(|o| o.as_dict().ok()) else {
-                        continue;
+                        break 'form;
                     };
                     let Some(stream) = xobjects.get(name).ok().and_then(|o| deref(doc, o)).and_then(|o| o.as_stream().ok()) else {
-                        continue;
+                        break 'form;
                     };
                     if stream.dict.get(b"Subtype").ok().and_then(|o| o.as_name().ok()) != Some(b"Form") {
-                        continue;
+                        break 'form;
                     }
-                    let Ok(data) = stream.get_plain_content_with_limit(MAX_CONTENT) else { continue };
+                    let Ok(data) = stream.get_plain_content_with_limit(MAX_CONTENT) else { break 'form };
                     let matrix: Vec<f64> = stream
                         .dict
                         .get(b"Matrix")
@@ -288,8 +301,11 @@ impl<'a> Interp<'a> {
                     self.tm = tm;
                     self.tlm = tlm;
                 }
+                // Inline image data is skipped unread.
+                b"ID" => lx.skip_inline_image(),
                 _ => {}
             }
+            operands.clear();
         }
         Ok(())
     }
@@ -297,7 +313,7 @@ impl<'a> Interp<'a> {
 
 /// An inheritable page attribute (`/Resources`, `/MediaBox`, `/CropBox`, `/Rotate`).
 fn inherited<'a>(doc: &'a Doc, page: ObjectId, key: &[u8]) -> Option<&'a Object> {
-    let mut dict = doc.get_dictionary(page).ok()?;
+    let mut dict = doc.dict(page)?;
     for _ in 0..32 {
         if let Ok(v) = dict.get(key) {
             return deref(doc, v);
@@ -315,7 +331,7 @@ fn rect(doc: &Doc, o: Option<&Object>) -> Option<[f64; 4]> {
 
 /// The text of one page, lines in reading order.
 pub fn page_text(doc: &Doc, page: ObjectId, fonts: &mut Fonts) -> Result<String, String> {
-    let content = doc.get_page_content_with_limit(page, MAX_CONTENT).map_err(|e| format!("page content: {e}"))?;
+    let content = doc.page_content(page, MAX_CONTENT).map_err(|e| format!("page content: {e}"))?;
     let resources = inherited(doc, page, b"Resources").and_then(|o| o.as_dict().ok());
     let media = rect(doc, inherited(doc, page, b"MediaBox")).unwrap_or([0.0, 0.0, 612.0, 792.0]);
     let crop = rect(doc, inherited(doc, page, b"CropBox")).map(|c| [c[0].max(media[0]), c[1].max(media[1]), c[2].min(media[2]), c[3].min(media[3])]);
