@@ -6,6 +6,8 @@
 # own workspace but shares the target dir). A second run with nothing changed takes seconds.
 # A crate whose Cargo.toml has `[package.metadata.hostel] target = "wasm32-wasip1"`
 # (tests/plugins/wasip1-calc) is built for that target: a core module, not a component.
+# `[package.metadata.hostel] rustflags = ["-C", "target-feature=+simd128"]` (one line) adds
+# flags for that plugin alone, after plugins/.cargo/config.toml's (caption-minilm: wasm SIMD).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CALLER="$PWD"
@@ -41,6 +43,9 @@ for p in "${plugins[@]}"; do
   name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
   target="$(sed -n '/^\[package.metadata.hostel\]/,/^\[/s/^target = "\(.*\)"/\1/p' "$p/Cargo.toml" | head -1)"
   target="${target:-wasm32-wasip2}"
+  rustflags="$(sed -n '/^\[package.metadata.hostel\]/,/^\[/s/^rustflags = \(\[.*\]\)/\1/p' "$p/Cargo.toml" | head -1)"
+  config=()
+  if [ -n "$rustflags" ]; then config=(--config "target.$target.rustflags=$rustflags"); fi
   # Our own target dir, even when CARGO_TARGET_DIR points elsewhere (it holds host builds).
   # A plugin with its own [workspace] (caption-minilm) is built from its manifest.
   # Its first build compiles candle (~6-9 min), so cargo's progress stays on.
@@ -50,7 +55,7 @@ for p in "${plugins[@]}"; do
   else
     pkg=(-p "$name" --quiet)
   fi
-  $CARGO build --profile "$PROFILE" "${pkg[@]}" --target "$target" --target-dir target
+  $CARGO "${config[@]}" build --profile "$PROFILE" "${pkg[@]}" --target "$target" --target-dir target
   src="target/$target/$PROFILE/${name//-/_}.wasm"
   if ! cmp -s "$src" "$p/$name.wasm" 2>/dev/null; then cp "$src" "$p/$name.wasm"; fi
   printf '    %s/%s.wasm  %s bytes  (%ss)\n' "$p" "$name" "$(stat -c %s "$p/$name.wasm")" "$(( $(date +%s) - start ))" >&2

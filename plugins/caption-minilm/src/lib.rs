@@ -29,12 +29,14 @@ struct Entry {
     vector: Vec<f32>,
 }
 
-/// What one instance builds on first use and keeps while it is warm.
+/// What one instance builds on first use and keeps while it is warm. The
+/// vocabularies are embedded when a call first needs them (an `embed` call
+/// needs none), so loading the model is all a first `embed` waits for.
 struct State {
     encoder: Encoder,
     /// `(hashtag, embedding of its descriptive phrase)`.
-    hashtags: Vec<Entry>,
-    /// Caption embeddings per style, embedded when a style is first asked for.
+    hashtags: OnceCell<Vec<Entry>>,
+    /// Caption embeddings per style.
     captions: [OnceCell<Vec<Entry>>; 4],
 }
 
@@ -51,6 +53,15 @@ fn style_index(style: Style) -> usize {
     }
 }
 
+impl From<encoder::Error> for PluginError {
+    fn from(e: encoder::Error) -> PluginError {
+        match e {
+            encoder::Error::Unavailable(m) => PluginError::unavailable(m),
+            encoder::Error::Model(m) => PluginError::internal(m),
+        }
+    }
+}
+
 fn model_dir() -> String {
     hostel_sdk::config::get_or("model_dir", "/models/all-minilm-l6-v2")
 }
@@ -60,35 +71,37 @@ impl State {
         let dir = model_dir();
         let start = Instant::now();
         let encoder = Encoder::load(&dir)?;
-        let loaded = start.elapsed();
-        let (tags, phrases): (Vec<&str>, Vec<&str>) =
-            HASHTAGS.lines().filter_map(|l| l.split_once('\t')).unzip();
-        let vectors = shared_embeddings(&encoder, &dir, "hashtags", &phrases)?;
-        let hashtags = tags.iter().zip(vectors).map(|(t, v)| Entry { text: t.to_string(), vector: v }).collect();
-        log::info(&format!(
-            "all-MiniLM-L6-v2 loaded from {dir} in {} ms; {} hashtag embeddings ready in {} ms",
-            loaded.as_millis(),
-            tags.len(),
-            (start.elapsed() - loaded).as_millis()
-        ));
-        Ok(State { encoder, hashtags, captions: Default::default() })
+        log::info(&format!("all-MiniLM-L6-v2 loaded from {dir} in {} ms", start.elapsed().as_millis()));
+        Ok(State { encoder, hashtags: OnceCell::new(), captions: Default::default() })
+    }
+
+    fn hashtags(&self) -> Result<&[Entry], PluginError> {
+        vocabulary(&self.encoder, &self.hashtags, "hashtags", HASHTAGS.lines().filter_map(|l| l.split_once('\t')))
     }
 
     fn captions(&self, style: Style) -> Result<&[Entry], PluginError> {
-        let cell = &self.captions[style_index(style)];
-        if let Some(entries) = cell.get() {
-            return Ok(entries);
-        }
-        let texts: Vec<&str> = CAPTIONS
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .filter(|(s, _)| *s == style.name())
-            .map(|(_, c)| c)
-            .collect();
-        let vectors = shared_embeddings(&self.encoder, &model_dir(), style.name(), &texts)?;
-        let entries = texts.iter().zip(vectors).map(|(t, v)| Entry { text: t.to_string(), vector: v }).collect();
-        Ok(cell.get_or_init(|| entries))
+        let pairs = CAPTIONS.lines().filter_map(|l| l.split_once('\t')).filter(|(s, _)| *s == style.name()).map(|(_, c)| (c, c));
+        vocabulary(&self.encoder, &self.captions[style_index(style)], style.name(), pairs)
     }
+}
+
+/// The entries of `cell`, embedded on first use: each pair is `(text kept,
+/// text embedded)`, e.g. a hashtag and its descriptive phrase.
+fn vocabulary<'a>(
+    encoder: &Encoder,
+    cell: &'a OnceCell<Vec<Entry>>,
+    what: &str,
+    pairs: impl Iterator<Item = (&'static str, &'static str)>,
+) -> Result<&'a [Entry], PluginError> {
+    if let Some(entries) = cell.get() {
+        return Ok(entries);
+    }
+    let start = Instant::now();
+    let (kept, embedded): (Vec<&str>, Vec<&str>) = pairs.unzip();
+    let vectors = shared_embeddings(encoder, &model_dir(), what, &embedded)?;
+    let entries = kept.iter().zip(vectors).map(|(t, v)| Entry { text: t.to_string(), vector: v }).collect();
+    log::info(&format!("{} {what} embeddings ready in {} ms", kept.len(), start.elapsed().as_millis()));
+    Ok(cell.get_or_init(|| entries))
 }
 
 /// Embeddings of the bundled `texts`, shared by all instances of the plugin
@@ -145,7 +158,7 @@ fn generate(request: &CaptionRequest) -> Result<CaptionResult, PluginError> {
             .take(request.max_captions as usize)
             .map(|(text, score)| Caption { text: text.to_string(), score })
             .collect();
-        let hashtags = ranked(&state.hashtags, &query)
+        let hashtags = ranked(state.hashtags()?, &query)
             .into_iter()
             .take(request.hashtag_count as usize)
             .map(|(tag, _)| format!("#{tag}"))
@@ -189,7 +202,7 @@ impl EmbedderGuest for CaptionMinilm {
             return Err(PluginError::invalid_input(format!("texts[{i}] is longer than {MAX_TEXT_CHARS} characters")));
         }
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        with_state(|state| state.encoder.embed(&texts))
+        with_state(|state| Ok(state.encoder.embed(&texts)?))
     }
 }
 
