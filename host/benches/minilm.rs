@@ -15,41 +15,9 @@ use std::time::{Duration, Instant};
 
 const PLUGIN: &str = "caption-minilm";
 const ROUNDS: usize = 20;
-/// Short sentences, like the descriptions a caption call gets; the first is the single one.
-const TEXTS: [&str; 32] = [
-    "sunset over the ocean at the beach",
-    "new espresso machine at our cafe",
-    "my dog playing in the snow",
-    "our team shipped the quarterly product launch",
-    "a quiet hike through the pine forest",
-    "homemade pizza night with the family",
-    "first marathon finished in the rain",
-    "late night coding session with too much coffee",
-    "fresh flowers at the farmers market",
-    "the city skyline lit up at night",
-    "a cozy reading nook with a cup of tea",
-    "kids building a sandcastle together",
-    "road trip along the coast in an old van",
-    "our new office opens downtown next week",
-    "baking sourdough bread for the first time",
-    "a rainy afternoon at the museum",
-    "the cat asleep on my keyboard again",
-    "celebrating ten years of our small business",
-    "morning yoga on the rooftop",
-    "snow covered mountains seen from the train",
-    "trying street food at the night market",
-    "a vintage bicycle leaning against a brick wall",
-    "the garden finally bloomed this spring",
-    "watching the football game with friends",
-    "a surprise birthday party for my sister",
-    "camping under the stars by the lake",
-    "the new collection arrives in stores today",
-    "learning to surf on a windy day",
-    "a bowl of ramen on a cold evening",
-    "volunteers cleaning up the park",
-    "autumn leaves along the river path",
-    "graduation day with the whole class",
-];
+#[path = "common/sentences.rs"]
+mod sentences;
+use sentences::TEXTS;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
