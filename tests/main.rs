@@ -13,6 +13,7 @@ mod connector;
 mod crash;
 mod dashboard;
 mod errors;
+mod eviction;
 mod generic;
 mod hardening;
 mod hardening_net;
