@@ -14,6 +14,7 @@ mod crash;
 mod dashboard;
 mod errors;
 mod events;
+mod eviction;
 mod generic;
 mod hardening;
 mod hardening_net;

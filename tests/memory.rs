@@ -55,7 +55,8 @@ async fn pressure_evicts_idle_instances_lowest_priority_first_then_lru() {
     let plugins = PluginsDir::new();
     let limits = "memory = '32MiB'\nmemory_estimate = '1MiB'";
     plugins.add_faulty("top", 10, limits).add_faulty("low-a", 0, limits).add_faulty("low-b", 0, limits);
-    let config = plugins.config("[memory]\nbudget = '64MiB'\nmin_idle = '0s'\ncheck_interval = '50ms'\nsample_interval = '100ms'\n");
+    // The recency order is policy `lru`'s (under `cost`, tests/eviction.rs).
+    let config = plugins.config("[memory]\nbudget = '64MiB'\nmin_idle = '0s'\ncheck_interval = '50ms'\nsample_interval = '100ms'\neviction = 'lru'\n");
     let s = Server::start_with(&plugins, &["--config", &config]);
 
     // Oldest first: top, then low-b, then low-a. ~17MiB each; the third crosses `high` (75%).
@@ -69,6 +70,7 @@ async fn pressure_evicts_idle_instances_lowest_priority_first_then_lru() {
     // Priority beats recency: top is the least recently used, yet low-b goes first,
     // and one eviction is enough to get below `medium`.
     assert_eq!(evicted, [("low-b", "pressure")], "{report}");
+    assert_eq!(report["recent_evictions"][0]["policy"], "lru", "{report}");
     assert_eq!(instances(&report, "top").len(), 1);
     assert_eq!(instances(&report, "low-a").len(), 1);
     assert_eq!(instances(&report, "low-b").len(), 0);

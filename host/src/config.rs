@@ -83,6 +83,14 @@ pub struct MemorySection {
     pub admission_wait: Duration,
     /// Memory samples kept in history.
     pub history_retention: u64,
+    /// Victim order under pressure after priority: `cost` (cold-start
+    /// seconds lost per byte freed) or `lru`.
+    pub eviction: crate::memory::Policy,
+    /// Most bytes prefetched, not yet called instances may hold ("0B": no prefetch).
+    pub prefetch_budget: ByteSize,
+    /// Plugins cheaper than this to start cold are not prefetched.
+    #[serde(with = "humantime_serde")]
+    pub prefetch_min_cold: Duration,
 }
 
 impl Default for MemorySection {
@@ -96,6 +104,9 @@ impl Default for MemorySection {
             sample_interval: m.sample_interval,
             admission_wait: m.admission_wait,
             history_retention: 100_000,
+            eviction: m.eviction,
+            prefetch_budget: ByteSize::b(m.prefetch_budget),
+            prefetch_min_cold: m.prefetch_min_cold,
         }
     }
 }
@@ -109,6 +120,9 @@ impl MemorySection {
             check_interval: self.check_interval,
             sample_interval: self.sample_interval,
             admission_wait: self.admission_wait,
+            eviction: self.eviction,
+            prefetch_budget: self.prefetch_budget.as_u64(),
+            prefetch_min_cold: self.prefetch_min_cold,
         }
     }
 }
@@ -165,6 +179,7 @@ impl Config {
             ("memory.check_interval", self.memory.check_interval, ms(10), s(3600)),
             ("memory.sample_interval", self.memory.sample_interval, ms(10), s(86_400)),
             ("memory.admission_wait", self.memory.admission_wait, Duration::ZERO, s(3600)),
+            ("memory.prefetch_min_cold", self.memory.prefetch_min_cold, Duration::ZERO, s(3600)),
             ("engine.compile_queue_timeout", self.engine.compile_queue_timeout, Duration::ZERO, s(86_400)),
             ("http.header_timeout", self.http.header_timeout, ms(100), s(3600)),
             ("http.body_timeout", self.http.body_timeout, ms(100), s(86_400)),
@@ -178,6 +193,7 @@ impl Config {
             ("max_body", self.max_body.as_u64(), 1 << 10, 4 << 30),
             ("cache_size", self.cache_size.as_u64(), 0, 64 << 30),
             ("memory.budget", self.memory.budget.as_u64(), 1 << 20, 1 << 40),
+            ("memory.prefetch_budget", self.memory.prefetch_budget.as_u64(), 0, 1 << 40),
             ("engine.max_memory", self.engine.max_memory.as_u64(), 64 << 10, 64 << 30),
             ("outbound.connection_charge", self.outbound.connection_charge.as_u64(), 0, 16 << 20),
         ];
@@ -244,6 +260,12 @@ mod tests {
         let c = super::Config::load(&path).unwrap();
         assert_eq!((c.outbound.max_idle_per_host, c.outbound.roots), (0, crate::services::outbound::Roots::None));
         assert_eq!(c.outbound.connect_timeout, Duration::from_secs(5), "unset keys keep their defaults");
+        std::fs::write(&path, "[memory]\neviction = 'lru'\nprefetch_budget = '0B'").unwrap();
+        let c = super::Config::load(&path).unwrap().memory.to_config();
+        assert_eq!((c.eviction, c.prefetch_budget), (crate::memory::Policy::Lru, 0));
+        assert_eq!(super::Config::default().memory.eviction, crate::memory::Policy::Cost, "cost is the default");
+        std::fs::write(&path, "[memory]\neviction = 'fifo'").unwrap();
+        assert!(super::Config::load(&path).unwrap_err().to_string().contains("lru"));
         std::fs::write(&path, "auth = 'everything'").unwrap();
         assert!(super::Config::load(&path).unwrap_err().to_string().contains("management"));
     }

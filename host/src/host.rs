@@ -181,6 +181,9 @@ impl HostBuilder {
                 engine: self.engine.clone(),
                 baseline_rss: std::sync::atomic::AtomicU64::new(0),
                 admitting: std::sync::atomic::AtomicU64::new(0),
+                clock: crate::memory::Clock::default(),
+                started: std::time::Instant::now(),
+                prefetch: Mutex::new(None),
                 plugins_dir: self.plugins_dir.clone(),
                 watcher: Mutex::new(None),
                 events: crate::observe::Events::new(self.events_buffer),
@@ -213,6 +216,7 @@ impl HostBuilder {
         host.restore_uploads();
         // What the host holds before any plugin: RSS above this is plugins' memory.
         host.inner.baseline_rss.store(crate::memory::process_rss(std::process::id()), Ordering::Relaxed);
+        crate::memory::spawn_prefetcher(&host);
         crate::memory::spawn_monitor(&host, kicked);
         Ok(host)
     }
@@ -250,6 +254,12 @@ pub(crate) struct Inner {
     pub baseline_rss: std::sync::atomic::AtomicU64,
     /// Bytes of instances waiting for admission (compiles leave them room).
     pub admitting: std::sync::atomic::AtomicU64,
+    /// The eviction policy's GDSF clock.
+    pub clock: crate::memory::Clock,
+    /// Zero of the host's clock in seconds ([`Host::secs`]).
+    pub started: std::time::Instant,
+    /// Wakes the prefetcher (when it runs).
+    pub prefetch: Mutex<Option<mpsc::SyncSender<()>>>,
     /// The plugins directory, if any, and its watcher once started.
     pub plugins_dir: Option<PathBuf>,
     pub watcher: Mutex<Option<crate::registry::Watcher>>,
@@ -306,6 +316,11 @@ impl Host {
     }
 
     /// The world of `kind`.
+    /// Seconds since the host was built: the clock of the eviction policy.
+    pub(crate) fn secs(&self) -> f64 {
+        self.inner.started.elapsed().as_secs_f64()
+    }
+
     pub(crate) fn world(&self, kind: &crate::plugin::Kind) -> Result<&Arc<dyn crate::world::World>> {
         self.inner.worlds.get(kind.as_str()).ok_or_else(|| Error::InvalidManifest(self.inner.worlds.check(kind.as_str()).unwrap_err()))
     }

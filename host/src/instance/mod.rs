@@ -66,6 +66,13 @@ pub struct Instance {
     /// Its world's typed exports (see [`crate::world::Binding`]).
     pub exports: crate::world::Exports,
     pub uses: u64,
+    /// How long it took to instantiate, until its first call adds the rest
+    /// of its cold cost (see [`crate::memory::Usage::cold`]).
+    pub(crate) pending_cold: Option<std::time::Duration>,
+    /// The eviction clock when it was last used (its GDSF credit).
+    pub(crate) credit: f64,
+    /// Made by prefetch and not used by a call yet.
+    pub(crate) prefetched: bool,
 }
 
 /// Makes a store for `plugin` with a deny-by-default WASI context: no env, no

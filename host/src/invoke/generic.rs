@@ -4,7 +4,6 @@
 //! becomes the answer, `err` the same typed error a typed call gives.
 
 use super::json::{from_val, to_val, type_name};
-use super::Lease;
 use crate::bindings::{ErrorCode, PluginError};
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -247,10 +246,25 @@ impl Host {
             )));
         }
         let mut lease = self.acquire(plugin, None, target.name.clone()).await?;
-        let outcome = call(&mut lease, &target, &params, types.len()).await;
+        let outcome = call(&mut lease.instance, &target, &params, types.len()).await;
         let memory = lease.instance.store.data().limiter.used();
         let value = self.finish(lease, outcome.map(|r| r.and_then(|results| output(&types, &results))))?;
         Ok((value, memory))
+    }
+}
+
+impl Host {
+    /// Runs a warm-up call (`pool.warm_up`) on a fresh instance outside any
+    /// call's bookkeeping. A plugin-error answer still warmed it up; a trap
+    /// or a timeout is an error (the instance is then dropped).
+    pub(crate) async fn warm_call(&self, loaded: &crate::plugin::Loaded, instance: &mut crate::instance::Instance, plugin: &str, export: &str, args: &Value) -> Result<()> {
+        let target = resolve(&self.inner.runtime.engine, loaded.component(), plugin, export)?;
+        let params = arguments(&target, args)?;
+        let results = target.func.results().count();
+        match call(instance, &target, &params, results).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::Trap { plugin: plugin.to_string(), message: format!("warm-up call {export}: {}", crate::loader::one_line(&e)) }),
+        }
     }
 }
 
@@ -277,8 +291,7 @@ impl Host {
     }
 }
 
-async fn call(lease: &mut Lease, target: &Target, params: &[Val], results: usize) -> wasmtime::Result<std::result::Result<Vec<Val>, PluginError>> {
-    let Lease { instance, .. } = lease;
+async fn call(instance: &mut crate::instance::Instance, target: &Target, params: &[Val], results: usize) -> wasmtime::Result<std::result::Result<Vec<Val>, PluginError>> {
     let (raw, store) = (&instance.raw, &mut instance.store);
     let parent = match &target.interface {
         Some(i) => raw.get_export_index(&mut *store, None, i),

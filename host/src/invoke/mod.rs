@@ -29,6 +29,8 @@ pub(crate) struct Lease {
     pub generation: u64,
     pub instance: Instance,
     call: CallStart,
+    /// When the instance was handed out (the call itself starts here).
+    leased: Instant,
     _busy: Busy,
     _permit: tokio::sync::OwnedSemaphorePermit,
     /// The call's span (`hostel::call`), and its `guest` child open while the lease is out.
@@ -145,6 +147,7 @@ impl Host {
             return Err(Error::WrongKind { plugin: name.to_string(), expected: kind.to_string(), actual: plugin.kind().as_str().to_string() });
         }
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        plugin.usage.lock().unwrap().call(self.secs());
         if let Err(retry_after) = plugin.breaker.check() {
             plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
             return Err(Error::CircuitOpen { plugin: name.to_string(), retry_after });
@@ -179,12 +182,12 @@ impl Host {
             instance.uses += 1;
             call.reused = true;
             let spans = Spans { call: tracing::Span::current(), guest: step!("guest") };
-            return Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit, spans }));
+            return Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), leased: Instant::now(), _busy: busy, _permit: permit, spans }));
         }
         match self.instantiate(&plugin, &loaded, deadline).await {
             Ok(instance) => {
                 let spans = Spans { call: tracing::Span::current(), guest: step!("guest") };
-                Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), _busy: busy, _permit: permit, spans }))
+                Ok(Some(Lease { plugin, generation: loaded.generation, instance, call: call.clone(), leased: Instant::now(), _busy: busy, _permit: permit, spans }))
             }
             Err(e) => {
                 plugin.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +244,9 @@ impl Host {
         self.instantiate_admitted(plugin, loaded, deadline, id, started).instrument(step!("instantiate")).await
     }
 
-    async fn instantiate_admitted(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant, id: InstanceId, started: Instant) -> Result<Instance> {
+    /// Instantiates into ledger entry `id` (already admitted); `started` is
+    /// when making it began, for its cold cost.
+    pub(crate) async fn instantiate_admitted(&self, plugin: &Arc<Plugin>, loaded: &Loaded, deadline: Instant, id: InstanceId, started: Instant) -> Result<Instance> {
         let engine = &self.inner.runtime.engine;
         let ledger = self.inner.ledger.clone();
         let mut store = new_store(engine, plugin, &self.inner.cache, &self.inner.outbound, Some((ledger.clone(), id))).map_err(|message| {
@@ -261,18 +266,54 @@ impl Host {
         };
         plugin.stats.instances_created.fetch_add(1, Ordering::Relaxed);
         self.emit_instance(plugin, InstanceAction::Created, id, store.data().limiter.used(), None);
-        tracing::debug!(plugin = &*plugin.name, us = started.elapsed().as_micros() as u64, "instantiated");
-        Ok(Instance { id, store, raw, exports, uses: 1 })
+        plugin.lost.store(false, Ordering::Relaxed);
+        let took = started.elapsed();
+        tracing::debug!(plugin = &*plugin.name, us = took.as_micros() as u64, "instantiated");
+        Ok(Instance { id, store, raw, exports, uses: 1, pending_cold: Some(took), credit: 0.0, prefetched: false })
+    }
+
+    /// Prefetch's instance of `plugin`: made only with a free pool permit and
+    /// memory that fits without evicting, warmed by the manifest's
+    /// `pool.warm_up` call if it has one, then pooled. `Ok(false)`: nothing
+    /// made (no room, no permit, not loaded, or its warm-up pushed the ledger
+    /// to `medium` and it was dropped).
+    pub(crate) async fn prefetch_instance(&self, plugin: &Arc<Plugin>) -> Result<bool> {
+        let Some(loaded) = plugin.loaded() else { return Ok(false) };
+        let Some(_permit) = plugin.gate.try_enter() else { return Ok(false) };
+        let _busy = Busy::new(plugin);
+        let ledger = self.inner.ledger.clone();
+        let started = Instant::now();
+        let Some(id) = ledger.admit(&plugin.name, plugin.manifest.limits.memory_estimate.as_u64()) else { return Ok(false) };
+        let deadline = deadline(plugin.manifest.limits.call_timeout);
+        let mut instance = self.instantiate_admitted(plugin, &loaded, deadline, id, started).await?;
+        if let Some(warm) = &plugin.manifest.pool.warm_up {
+            let made = instance.pending_cold.take().unwrap_or_default();
+            let call = Instant::now();
+            self.warm_call(&loaded, &mut instance, &plugin.name, &warm.export, &warm.args).await?;
+            plugin.usage.lock().unwrap().cold(made.as_secs_f64(), call.elapsed().as_secs_f64());
+        }
+        instance.store.data_mut().deadline = None;
+        ledger.true_up(instance.id);
+        if ledger.level() >= crate::memory::Level::Medium {
+            return Ok(false);
+        }
+        instance.credit = self.inner.clock.now();
+        instance.prefetched = true;
+        plugin.put_idle(loaded.generation, instance);
+        Ok(true)
     }
 
     /// Ends a call: maps the outcome to the library's errors and decides the
     /// instance's fate (back to the pool, or dropped).
     pub(crate) fn finish<T: serde::Serialize>(&self, lease: Lease, outcome: wasmtime::Result<Result<T, PluginError>>) -> Result<T> {
-        let Lease { plugin, generation, mut instance, call, _busy, _permit, spans } = lease;
+        let Lease { plugin, generation, mut instance, call, leased, _busy, _permit, spans } = lease;
         let memory = instance.store.data().limiter.used();
         instance.store.data_mut().deadline = None;
         // After a call the instance's real size is known: drop its reservation.
         self.inner.ledger.true_up(instance.id);
+        if outcome.as_ref().is_ok_and(|r| r.is_ok()) {
+            self.learn(&plugin, &mut instance, leased.elapsed());
+        }
         let limit = plugin.manifest.limits.max_output.as_u64();
         let outcome = match outcome {
             Ok(Ok(value)) if !fits(&value, limit) => Err(wasmtime::Error::new(OutputLimit)),
@@ -283,6 +324,19 @@ impl Host {
         spans.close(&record.outcome, record.reused, memory);
         self.record_call(record);
         result
+    }
+
+    /// What a successful call says about the plugin's cold cost and warm
+    /// calls; gives the instance its eviction credit.
+    pub(crate) fn learn(&self, plugin: &Plugin, instance: &mut Instance, call: Duration) {
+        let mut usage = plugin.usage.lock().unwrap();
+        match instance.pending_cold.take() {
+            Some(made) => usage.cold(made.as_secs_f64(), call.as_secs_f64()),
+            None => usage.warm(call.as_secs_f64()),
+        }
+        usage.instance_bytes = instance.store.data().limiter.used();
+        instance.credit = self.inner.clock.now();
+        instance.prefetched = false;
     }
 
     /// The instance's fate after a call, and the caller's result.

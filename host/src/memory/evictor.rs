@@ -1,20 +1,22 @@
 //! Eviction: dropping idle instances to give memory back. Busy instances are
 //! never touched — they are not in any idle list while a call holds them.
 //!
-//! Order: lowest plugin priority first, then least recently used. Three
+//! Order: lowest plugin priority first, then the policy's (see `policy`:
+//! `cost` — expected cold-start seconds lost per byte freed — or `lru`). Three
 //! triggers: pressure (at `high`, until below `medium`; at `critical` also the
 //! compiled components of idle plugins), idle timeouts, and explicit requests
 //! (`free(bytes)`, and admission making room for a new instance or a compile,
 //! which may also unload idle plugins' compiled code). Pressure is measured on
 //! the ledger plus the unexplained rest of RSS, so it reacts to real memory.
 
+use super::policy::{self, Candidate, Policy};
 use super::Level;
 use crate::host::Host;
 use crate::plugin::Plugin;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Why something was evicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,6 +43,10 @@ pub struct Eviction {
     pub instance: Option<u64>,
     pub bytes: u64,
     pub reason: EvictionReason,
+    /// The policy that chose the victim.
+    pub policy: Policy,
+    /// The victim's score when it went (none when a compiled component was unloaded).
+    pub score: Option<f64>,
 }
 
 /// What `free(bytes)` did.
@@ -51,10 +57,10 @@ pub struct FreeReport {
     pub evicted: Vec<Eviction>,
 }
 
-struct Candidate {
+/// An idle instance and what the policy knows of it.
+struct Victim {
     plugin: Arc<Plugin>,
-    id: u64,
-    since: Instant,
+    candidate: Candidate,
 }
 
 fn now_ms() -> u64 {
@@ -62,7 +68,7 @@ fn now_ms() -> u64 {
 }
 
 impl Host {
-    /// Evicts idle instances (lowest priority, then least recently used) until
+    /// Evicts idle instances (lowest priority, then the policy's order) until
     /// `bytes` are freed or nothing idle is left.
     pub fn free(&self, bytes: u64) -> FreeReport {
         let ledger = &self.inner.ledger;
@@ -102,32 +108,53 @@ impl Host {
 
     /// Drops instances idle longer than their plugin's `idle_timeout`.
     pub(crate) fn expire_idle(&self) -> Vec<Eviction> {
+        let now = self.secs();
         let mut evicted = Vec::new();
         for plugin in self.inner.registry.list() {
             let timeout = plugin.manifest.pool.idle_timeout;
             for view in plugin.idle_view() {
                 if view.since.elapsed() >= timeout {
-                    if let Some(e) = self.evict_one(&plugin, view.id, EvictionReason::IdleTimeout) {
-                        evicted.push(e);
-                    }
+                    let bytes = self.inner.ledger.charged(view.id);
+                    let v = Victim { candidate: self.candidate(&plugin, &view, bytes, now), plugin: plugin.clone() };
+                    evicted.extend(self.evict_one(&v, EvictionReason::IdleTimeout));
                 }
             }
         }
         evicted
     }
 
-    fn candidates(&self, min_idle: Duration) -> Vec<Candidate> {
-        let mut all: Vec<Candidate> = Vec::new();
+    /// What the policy knows of one idle instance of `plugin` holding `bytes`.
+    pub(crate) fn candidate(&self, plugin: &Plugin, view: &crate::plugin::IdleView, bytes: u64, now: f64) -> Candidate {
+        let usage = plugin.usage.lock().unwrap();
+        Candidate {
+            id: view.id,
+            priority: plugin.manifest.priority,
+            bytes,
+            last_used: view.since.saturating_duration_since(self.inner.started).as_secs_f64(),
+            credit: view.credit,
+            cold_secs: usage.cold_secs,
+            frequency: usage.frequency_at(now),
+        }
+    }
+
+    /// Idle instances older than `min_idle`, in the policy's eviction order.
+    fn victims(&self, min_idle: Duration) -> Vec<Victim> {
+        let bytes: std::collections::HashMap<u64, u64> =
+            self.inner.ledger.snapshot().instances.iter().map(|i| (i.id, i.charged_bytes)).collect();
+        let now = self.secs();
+        let mut all: Vec<Victim> = Vec::new();
         for plugin in self.inner.registry.list() {
             for view in plugin.idle_view() {
                 if view.since.elapsed() >= min_idle {
-                    all.push(Candidate { plugin: plugin.clone(), id: view.id, since: view.since });
+                    let candidate = self.candidate(&plugin, &view, bytes.get(&view.id).copied().unwrap_or(0), now);
+                    all.push(Victim { plugin: plugin.clone(), candidate });
                 }
             }
         }
-        all.sort_by(|a, b| {
-            a.plugin.manifest.priority.cmp(&b.plugin.manifest.priority).then(a.since.cmp(&b.since))
-        });
+        let mut order: Vec<Candidate> = all.iter().map(|v| v.candidate.clone()).collect();
+        policy::order(self.inner.memory.eviction, &mut order);
+        let rank: std::collections::HashMap<u64, usize> = order.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+        all.sort_by_key(|v| rank[&v.candidate.id]);
         all
     }
 
@@ -138,23 +165,32 @@ impl Host {
         done: impl Fn() -> bool,
     ) -> Vec<Eviction> {
         let mut evicted = Vec::new();
-        for c in self.candidates(min_idle) {
+        for v in self.victims(min_idle) {
             if done() {
                 break;
             }
-            if let Some(e) = self.evict_one(&c.plugin, c.id, reason) {
+            if let Some(e) = self.evict_one(&v, reason) {
                 evicted.push(e);
             }
         }
         evicted
     }
 
-    fn evict_one(&self, plugin: &Arc<Plugin>, id: u64, reason: EvictionReason) -> Option<Eviction> {
+    fn evict_one(&self, v: &Victim, reason: EvictionReason) -> Option<Eviction> {
+        let (plugin, id) = (&v.plugin, v.candidate.id);
         let instance = plugin.remove_idle(id)?;
         let bytes = instance.store.data().limiter.used();
         plugin.stats.evictions.fetch_add(1, Ordering::Relaxed);
-        let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: Some(id), bytes, reason };
-        tracing::info!(plugin = %e.plugin, instance = id, bytes, reason = ?reason, "evicted idle instance");
+        let score = policy::score(&v.candidate);
+        let policy = self.inner.memory.eviction;
+        if matches!(reason, EvictionReason::Pressure | EvictionReason::Admission) {
+            // Evicted for memory, not for disuse: the clock rises past it, and
+            // prefetch may bring it back when memory allows.
+            self.inner.clock.evicted(score);
+            plugin.lost.store(true, Ordering::Relaxed);
+        }
+        let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: Some(id), bytes, reason, policy, score: Some(score) };
+        tracing::info!(plugin = %e.plugin, instance = id, bytes, reason = ?reason, policy = policy.as_str(), score, "evicted idle instance");
         // Recorded before the bytes go, so the eviction comes before the level change it causes.
         self.record_eviction(&e);
         drop(instance); // its limiter releases the bytes from the ledger
@@ -179,7 +215,8 @@ impl Host {
             }
             let bytes = plugin.loaded().map(|l| l.code_bytes()).unwrap_or(0);
             if plugin.unload() {
-                let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: None, bytes, reason: EvictionReason::Unload };
+                let policy = self.inner.memory.eviction;
+                let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: None, bytes, reason: EvictionReason::Unload, policy, score: None };
                 tracing::warn!(plugin = %e.plugin, bytes, "memory needed: unloaded compiled component");
                 self.record_eviction(&e);
                 evicted.push(e);

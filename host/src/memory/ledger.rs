@@ -293,6 +293,11 @@ impl Ledger {
         let _ = tokio::time::timeout(timeout, self.released.notified()).await;
     }
 
+    /// Bytes charged to one instance now (0 if unknown).
+    pub fn charged(&self, id: InstanceId) -> u64 {
+        self.inner.lock().unwrap().instances.get(&id).map(Entry::charge).unwrap_or(0)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let inner = self.inner.lock().unwrap();
         let mut instances: Vec<InstanceUsage> = inner

@@ -4,11 +4,15 @@
 
 mod evictor;
 mod ledger;
+pub mod policy;
+mod prefetch;
 mod pressure;
 mod report;
 
 pub use evictor::{Eviction, EvictionReason, FreeReport};
 pub use ledger::{InstanceId, InstanceUsage, Ledger, LevelChange, Snapshot};
+pub use policy::{Clock, Policy, Usage};
+pub(crate) use prefetch::spawn_prefetcher;
 pub use pressure::{Level, Thresholds};
 pub use report::{InstanceReport, MemoryReport, PluginMemory};
 pub(crate) use report::spawn_monitor;
@@ -30,6 +34,14 @@ pub struct MemoryConfig {
     pub sample_interval: Duration,
     /// How long an instantiation waits for memory before `over_budget`.
     pub admission_wait: Duration,
+    /// Which idle instance goes first under pressure (after priority).
+    pub eviction: Policy,
+    /// Most bytes instances made by prefetch (and not called yet) may hold;
+    /// 0 turns prefetch off.
+    pub prefetch_budget: u64,
+    /// Only plugins whose cold cost is at least this are prefetched (cheaper
+    /// ones are made on demand at no noticeable cost).
+    pub prefetch_min_cold: Duration,
 }
 
 impl Default for MemoryConfig {
@@ -41,6 +53,9 @@ impl Default for MemoryConfig {
             check_interval: Duration::from_millis(500),
             sample_interval: Duration::from_secs(5),
             admission_wait: Duration::from_secs(2),
+            eviction: Policy::Cost,
+            prefetch_budget: 256 << 20,
+            prefetch_min_cold: Duration::from_millis(50),
         }
     }
 }

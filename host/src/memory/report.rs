@@ -22,6 +22,11 @@ pub struct InstanceReport {
     /// `idle` (in the pool) or `busy` (a call holds it).
     pub state: &'static str,
     pub idle_ms: Option<u64>,
+    /// Idle instances: the eviction score (GDSF: credit + frequency ×
+    /// cold seconds / MiB; lowest goes first within a priority).
+    pub score: Option<f64>,
+    /// Made by prefetch and not called yet.
+    pub prefetched: bool,
 }
 
 /// One plugin in the report.
@@ -35,6 +40,11 @@ pub struct PluginMemory {
     pub compiled_bytes: u64,
     /// Charged for its open outbound HTTP connections.
     pub outbound_bytes: u64,
+    /// Measured cold cost: instantiate to ready plus the first call's extra
+    /// time over a warm call, moving average (none before the first sample).
+    pub cold_ms: Option<f64>,
+    /// Calls, decayed with a 10-minute half-life.
+    pub frequency: f64,
     pub instances: Vec<InstanceReport>,
 }
 
@@ -76,6 +86,11 @@ pub struct MemoryReport {
     pub unexplained_bytes: u64,
     pub system_available: u64,
     pub system_total: u64,
+    /// `[memory] eviction`: `cost` or `lru`.
+    pub eviction: crate::memory::Policy,
+    /// The GDSF clock: credit an instance gets when it is used.
+    pub eviction_clock: f64,
+    /// Newest last: what went, why (`reason`), by which `policy`, at what `score`.
     pub recent_evictions: Vec<Eviction>,
 }
 
@@ -83,13 +98,18 @@ impl Host {
     /// Budget, usage, level, per plugin and per instance, process and system memory.
     pub fn memory(&self) -> MemoryReport {
         let snap = self.inner.ledger.snapshot();
-        let mut idle: BTreeMap<u64, u64> = BTreeMap::new();
+        let charged: BTreeMap<u64, u64> = snap.instances.iter().map(|i| (i.id, i.charged_bytes)).collect();
+        let now = self.secs();
+        // Idle instances: (idle ms, score, prefetched).
+        let mut idle: BTreeMap<u64, (u64, f64, bool)> = BTreeMap::new();
         let mut plugins: Vec<PluginMemory> = Vec::new();
         for plugin in self.inner.registry.list() {
             for view in plugin.idle_view() {
-                idle.insert(view.id, view.since.elapsed().as_millis() as u64);
+                let c = self.candidate(&plugin, &view, charged.get(&view.id).copied().unwrap_or(0), now);
+                idle.insert(view.id, (view.since.elapsed().as_millis() as u64, super::policy::score(&c), view.prefetched));
             }
             let sha = plugin.loaded().map(|l| l.sha256().to_string());
+            let usage = plugin.usage.lock().unwrap().clone();
             plugins.push(PluginMemory {
                 name: plugin.name.to_string(),
                 priority: plugin.manifest.priority,
@@ -97,6 +117,8 @@ impl Host {
                 instance_bytes: 0,
                 compiled_bytes: sha.and_then(|s| snap.compiled.get(&s).copied()).unwrap_or(0),
                 outbound_bytes: snap.outbound.get(&*plugin.name).copied().unwrap_or(0),
+                cold_ms: (usage.cold_samples > 0).then_some(usage.cold_secs * 1e3),
+                frequency: usage.frequency_at(now),
                 instances: Vec::new(),
             });
         }
@@ -105,8 +127,14 @@ impl Host {
             reserved += usage.reserved_bytes.saturating_sub(usage.memory_bytes + usage.table_bytes);
             let Some(p) = plugins.iter_mut().find(|p| p.name == usage.plugin) else { continue };
             p.instance_bytes += usage.memory_bytes + usage.table_bytes;
-            let idle_ms = idle.get(&usage.id).copied();
-            p.instances.push(InstanceReport { state: if idle_ms.is_some() { "idle" } else { "busy" }, idle_ms, usage });
+            let seen = idle.get(&usage.id).copied();
+            p.instances.push(InstanceReport {
+                state: if seen.is_some() { "idle" } else { "busy" },
+                idle_ms: seen.map(|s| s.0),
+                score: seen.map(|s| s.1),
+                prefetched: seen.is_some_and(|s| s.2),
+                usage,
+            });
         }
         let (rss, available, total) = self.system_memory();
         let worker_rss: u64 = self.inner.compiler.worker_pids().into_iter().map(process_rss).sum();
@@ -132,6 +160,8 @@ impl Host {
             unexplained_bytes: (rss + worker_rss).saturating_sub(baseline).saturating_sub(snap.used),
             system_available: available,
             system_total: total,
+            eviction: self.inner.memory.eviction,
+            eviction_clock: self.inner.clock.now(),
             recent_evictions: self.inner.evictions.lock().unwrap().iter().cloned().collect(),
         }
     }
@@ -278,6 +308,7 @@ pub(crate) fn spawn_monitor(host: &Host, kicked: Receiver<()>) {
             host.measure();
             host.expire_idle();
             host.relieve_pressure();
+            host.kick_prefetch();
             if last_sample.elapsed() >= sample_every {
                 host.sample_memory();
                 last_sample = Instant::now();

@@ -137,6 +137,20 @@ pub struct PoolSettings {
     /// Longest a queued call waits for an instance before 503.
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
+    /// A call that warms a new instance up (e.g. loads a model's weights),
+    /// made by prefetch so the next real call finds it ready.
+    pub warm_up: Option<WarmUp>,
+}
+
+/// `pool.warm_up`: an export and its JSON arguments, as for a generic call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmUp {
+    /// Export name as in WIT (e.g. `info`, or `interface#function`).
+    pub export: String,
+    /// An array in parameter order or an object by parameter name.
+    #[serde(default)]
+    pub args: serde_json::Value,
 }
 
 impl Default for PoolSettings {
@@ -151,6 +165,7 @@ impl Default for PoolSettings {
             fresh_instance_per_call: false,
             max_queue: 64,
             queue_timeout: Duration::from_secs(10),
+            warm_up: None,
         }
     }
 }

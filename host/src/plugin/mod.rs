@@ -71,6 +71,10 @@ pub(crate) struct Idle {
 pub struct IdleView {
     pub id: crate::memory::InstanceId,
     pub since: Instant,
+    /// Its GDSF credit (the eviction clock when it was last used).
+    pub credit: f64,
+    /// Made by prefetch, not used by a call yet.
+    pub prefetched: bool,
 }
 
 struct Slot {
@@ -147,6 +151,11 @@ pub struct Plugin {
     pub breaker: crate::pool::Breaker,
     /// Its outbound HTTP client: pooled connections while loaded, closed on unload.
     pub outbound: Arc<crate::services::Outbound>,
+    /// Cold cost and call frequency, for the eviction policy.
+    pub usage: Mutex<crate::memory::Usage>,
+    /// An instance was evicted for memory (pressure or admission) and no
+    /// instance was made since: prefetch may bring one back.
+    pub(crate) lost: AtomicBool,
     slot: Mutex<Slot>,
     /// Warm instances waiting for the next call.
     idle: Mutex<Vec<Idle>>,
@@ -179,6 +188,8 @@ impl Plugin {
             component_path,
             source,
             stats: Stats::default(),
+            usage: Mutex::new(crate::memory::Usage::default()),
+            lost: AtomicBool::new(false),
             slot: Mutex::new(Slot::new()),
             idle: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
@@ -311,7 +322,7 @@ impl Plugin {
             .lock()
             .unwrap()
             .iter()
-            .map(|i| IdleView { id: i.instance.id, since: i.since })
+            .map(|i| IdleView { id: i.instance.id, since: i.since, credit: i.instance.credit, prefetched: i.instance.prefetched })
             .collect()
     }
 

@@ -62,6 +62,15 @@ impl Gate {
         }
     }
 
+    /// A permit only if one is free and no call is waiting: background work
+    /// (prefetch) never goes ahead of calls.
+    pub fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
+        if self.waiting() > 0 {
+            return None;
+        }
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
     fn record(&self, waited: Duration, queued: bool) {
         if queued {
             self.waits.fetch_add(1, Ordering::Relaxed);
