@@ -11,6 +11,9 @@
 //!   but its share of the ring, and never slows a call.
 //! - `seq` increases by one per event delivered to subscribers, so a client
 //!   sees gaps only where it lagged.
+//! - A subscriber is woken at most once per [`COALESCE`] while events flow
+//!   (it drains what gathered in one go): waking a task per event would cost
+//!   each call more than the call itself.
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,6 +150,9 @@ pub(crate) struct Events {
 /// Events in the ring by default: a few seconds of a busy host.
 pub const DEFAULT_BUFFER: usize = 4096;
 
+/// How long a woken subscriber lets events gather before draining them.
+pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl Events {
     pub fn new(buffer: usize) -> Events {
         let buffer = buffer.max(16);
@@ -165,7 +171,7 @@ impl Events {
     }
 
     pub fn subscribe(&self) -> Subscription {
-        Subscription { rx: self.tx.subscribe(), buffer: self.buffer, closing: self.closing.subscribe() }
+        Subscription { rx: self.tx.subscribe(), buffer: self.buffer, closing: self.closing.subscribe(), pending: Default::default(), lagged: None }
     }
 
     /// Ends every subscription (now and later ones).
@@ -183,6 +189,10 @@ pub struct Subscription {
     rx: broadcast::Receiver<Arc<Stamped>>,
     buffer: usize,
     closing: tokio::sync::watch::Receiver<bool>,
+    /// Drained but not yet handed out, oldest first.
+    pending: std::collections::VecDeque<Arc<Stamped>>,
+    /// A lag found while draining, reported once `pending` is empty.
+    lagged: Option<u64>,
 }
 
 /// What [`Subscription::recv`] got.
@@ -197,16 +207,51 @@ pub enum Received {
 
 impl Subscription {
     pub async fn recv(&mut self) -> Received {
-        if *self.closing.borrow() {
-            return Received::Closed;
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Received::Event(e);
+            }
+            if let Some(n) = self.lagged.take() {
+                return Received::Lagged(n);
+            }
+            if *self.closing.borrow() {
+                return Received::Closed;
+            }
+            if self.drain() {
+                return Received::Closed;
+            }
+            if !self.pending.is_empty() || self.lagged.is_some() {
+                continue;
+            }
+            // Nothing yet: wait for one event, then let more gather.
+            let got = tokio::select! {
+                got = self.rx.recv() => got,
+                _ = self.closing.wait_for(|closing| *closing) => return Received::Closed,
+            };
+            match got {
+                Ok(e) => {
+                    self.pending.push_back(e);
+                    tokio::time::sleep(COALESCE).await;
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => self.lagged = Some(n),
+                Err(broadcast::error::RecvError::Closed) => return Received::Closed,
+            }
         }
-        tokio::select! {
-            got = self.rx.recv() => match got {
-                Ok(e) => Received::Event(e),
-                Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
-                Err(broadcast::error::RecvError::Closed) => Received::Closed,
-            },
-            _ = self.closing.wait_for(|closing| *closing) => Received::Closed,
+    }
+
+    /// Moves what the ring holds for us into `pending` without waiting; true when the bus is gone.
+    fn drain(&mut self) -> bool {
+        use broadcast::error::TryRecvError;
+        loop {
+            match self.rx.try_recv() {
+                Ok(e) => self.pending.push_back(e),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Lagged(n)) => {
+                    self.lagged = Some(n);
+                    return false;
+                }
+                Err(TryRecvError::Closed) => return true,
+            }
         }
     }
 
