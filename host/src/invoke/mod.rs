@@ -164,7 +164,9 @@ impl Host {
             return Ok(None);
         }
         let busy = Busy::new(&plugin);
-        let load = if plugin.loaded().is_some() { tracing::Span::none() } else { step!("load") };
+        // Only looked at when call spans are wanted: no lock on the warm path otherwise.
+        let traced = tracing::enabled!(target: "hostel::call", tracing::Level::DEBUG);
+        let load = if traced && plugin.loaded().is_none() { step!("load") } else { tracing::Span::none() };
         let loaded = match self.ensure_loaded(&plugin, false).instrument(load).await {
             Ok(l) => l,
             Err(_) if plugin.is_retired() => return Ok(None),
