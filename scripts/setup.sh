@@ -8,7 +8,9 @@ set -euo pipefail
 WASM_COMPONENT_LD_VERSION=0.5.31
 # chromium: the dashboard test drives the page in headless Chromium.
 # poppler-utils: pdftotext, the yardstick of the PDF text quality test (tests/pdf_quality.rs).
-APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-19 wasi-libc chromium poppler-utils)
+# docker-registry, haproxy: the OCI registry and the balancer of the scale-out
+# tests (tests/cluster.rs) and scripts/cluster.sh; the tests start their own.
+APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-19 wasi-libc chromium poppler-utils docker-registry haproxy)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 SUDO=""

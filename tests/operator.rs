@@ -179,7 +179,7 @@ async fn openapi_lists_every_route_and_every_listed_route_answers() {
         ("GET", "/v1/admin/alerts"), ("GET", "/v1/admin/pools"), ("GET", "/v1/cache"), ("DELETE", "/v1/cache"),
         ("GET", "/v1/invocations"), ("GET", "/v1/plugins/{name}/exports"), ("POST", "/v1/plugins/{name}/invoke/{export}"),
         ("POST", "/v1/batch"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}"),
-        ("GET", "/v1/events"), ("GET", "/assets/{file}"),
+        ("GET", "/v1/events"), ("GET", "/assets/{file}"), ("GET", "/v1/admin/catalogue"),
     ];
     for (method, path) in expected {
         assert!(listed.contains(&(method.to_string(), path.to_string())), "{method} {path} missing from /openapi.json");

@@ -121,6 +121,7 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
+        hostel::install_crypto_provider();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(900)).build().unwrap();
         Server { child, base, client, max_rss, stop, _data: data }
     }

@@ -156,6 +156,7 @@ impl Server {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+        hostel::install_crypto_provider();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
         Server { child, base, client, _data: data }
     }

@@ -47,6 +47,12 @@ pub struct Config {
     pub events: EventsSection,
     /// Traces over OpenTelemetry (off unless `otlp_endpoint` is set).
     pub telemetry: crate::observe::TelemetryConfig,
+    /// This host's name among nodes (`node` label of `/metrics`); the host name by default.
+    pub node: Option<String>,
+    /// OCI registries: plain-HTTP ones, credentials, timeouts.
+    pub oci: crate::oci::OciConfig,
+    /// The OCI catalogue this host serves the plugins of (none by default).
+    pub catalogue: crate::oci::CatalogueConfig,
 }
 
 /// `[events]` in the config file.
@@ -148,6 +154,9 @@ impl Default for Config {
             outbound: crate::services::OutboundConfig::default(),
             events: EventsSection::default(),
             telemetry: crate::observe::TelemetryConfig::default(),
+            node: None,
+            oci: crate::oci::OciConfig::default(),
+            catalogue: crate::oci::CatalogueConfig::default(),
         }
     }
 }
@@ -188,6 +197,9 @@ impl Config {
             ("outbound.first_byte_timeout", self.outbound.first_byte_timeout, ms(10), s(3600)),
             ("outbound.between_bytes_timeout", self.outbound.between_bytes_timeout, ms(10), s(3600)),
             ("outbound.idle_timeout", self.outbound.idle_timeout, ms(100), s(86_400)),
+            ("oci.connect_timeout", self.oci.connect_timeout, ms(10), s(600)),
+            ("oci.read_timeout", self.oci.read_timeout, ms(100), s(3600)),
+            ("catalogue.poll_interval", self.catalogue.poll_interval, ms(100), s(86_400)),
         ];
         let sizes = [
             ("max_body", self.max_body.as_u64(), 1 << 10, 4 << 30),
@@ -196,6 +208,7 @@ impl Config {
             ("memory.prefetch_budget", self.memory.prefetch_budget.as_u64(), 0, 1 << 40),
             ("engine.max_memory", self.engine.max_memory.as_u64(), 64 << 10, 64 << 30),
             ("outbound.connection_charge", self.outbound.connection_charge.as_u64(), 0, 16 << 20),
+            ("oci.max_component", self.oci.max_component.as_u64(), 1 << 10, 16 << 30),
         ];
         for (field, b, min, max) in sizes {
             if b < min || b > max {
@@ -212,6 +225,12 @@ impl Config {
             ("outbound.max_connections_per_host", self.outbound.max_connections_per_host as u64, 1, 10_000),
             ("outbound.max_idle_per_host", self.outbound.max_idle_per_host as u64, 0, 10_000),
         ];
+        if let Some(r) = &self.catalogue.reference {
+            crate::oci::parse_reference(r).map_err(|e| format!("`catalogue.reference`: {e}"))?;
+        }
+        if self.node.as_deref().is_some_and(|n| n.is_empty() || n.len() > 128) {
+            return Err("`node`: must be 1 to 128 characters".into());
+        }
         use crate::error::{duration, out_of_range, size};
         let problem = durations
             .into_iter()

@@ -22,6 +22,10 @@ pub enum Error {
     #[error("plugin {plugin:?} did not load within {after:?}")]
     LoadTimeout { plugin: String, after: Duration },
 
+    /// Its component is in an OCI registry that could not be reached.
+    #[error("plugin {plugin:?} could not be pulled: {message}")]
+    RegistryUnavailable { plugin: String, message: String },
+
     /// The plugin returned a `plugin-error`.
     #[error("plugin {plugin:?} reported {code}: {message}")]
     Plugin { plugin: String, code: PluginErrorCode, message: String },
@@ -135,6 +139,7 @@ impl Error {
             Error::WrongKind { .. } => "wrong_kind",
             Error::PluginFailed { .. } => "plugin_failed",
             Error::LoadTimeout { .. } => "load_timeout",
+            Error::RegistryUnavailable { .. } => "registry_unavailable",
             Error::Plugin { code, .. } => match code {
                 PluginErrorCode::InvalidInput => "invalid_input",
                 PluginErrorCode::NotFound => "not_found",

@@ -31,6 +31,8 @@ pub struct HostBuilder {
     worlds: crate::world::Worlds,
     outbound: crate::services::OutboundConfig,
     events_buffer: usize,
+    oci: crate::oci::OciConfig,
+    node: Option<String>,
 }
 
 impl Default for HostBuilder {
@@ -49,6 +51,8 @@ impl Default for HostBuilder {
             worlds: crate::world::Worlds::default(),
             outbound: crate::services::OutboundConfig::default(),
             events_buffer: crate::observe::DEFAULT_BUFFER,
+            oci: crate::oci::OciConfig::default(),
+            node: None,
         }
     }
 }
@@ -126,7 +130,21 @@ impl HostBuilder {
         self
     }
 
+    /// How OCI registries are reached (plain HTTP, credentials, timeouts).
+    pub fn oci(mut self, config: crate::oci::OciConfig) -> Self {
+        self.oci = config;
+        self
+    }
+
+    /// This host's name among nodes (the `node` label of `/metrics`);
+    /// the machine's host name by default.
+    pub fn node(mut self, name: impl Into<String>) -> Self {
+        self.node = Some(name.into());
+        self
+    }
+
     pub fn build(self) -> Result<Host> {
+        crate::install_crypto_provider();
         self.memory.thresholds.validate().map_err(Error::Internal)?;
         let runtime = Runtime::new(self.epoch_tick, &self.engine).map_err(|e| Error::Internal(format!("engine: {e:#}")))?;
         let db = match &self.data_dir {
@@ -187,6 +205,9 @@ impl HostBuilder {
                 plugins_dir: self.plugins_dir.clone(),
                 watcher: Mutex::new(None),
                 events: crate::observe::Events::new(self.events_buffer),
+                oci: crate::oci::Oci::new(self.oci),
+                node: self.node.unwrap_or_else(default_node),
+                following: Mutex::new(None),
             }),
         };
         let weak = Arc::downgrade(&host.inner);
@@ -265,6 +286,12 @@ pub(crate) struct Inner {
     pub watcher: Mutex<Option<crate::registry::Watcher>>,
     /// Live events for subscribers.
     pub events: crate::observe::Events,
+    /// Registry clients for plugins whose component is in an OCI registry.
+    pub oci: crate::oci::Oci,
+    /// This host's name among nodes.
+    pub node: String,
+    /// The catalogue this host follows, once it follows one.
+    pub following: Mutex<Option<crate::registry::Following>>,
 }
 
 /// A plugin host. Cheap to clone; clones share everything.
@@ -306,8 +333,12 @@ pub struct PluginInfo {
     pub breaker: crate::pool::BreakerReport,
     pub call_timeout_ms: u64,
     pub priority: i32,
-    /// `dir` (found in the plugins directory) or `upload`.
+    /// `dir` (found in the plugins directory), `upload` or `catalogue`.
     pub source: crate::plugin::Source,
+    /// The manifest's OCI `source`, when its component is in a registry.
+    pub oci_source: Option<String>,
+    /// The OCI manifest digest it was pulled at (none until its first load).
+    pub oci_digest: Option<String>,
 }
 
 impl Host {
@@ -323,6 +354,11 @@ impl Host {
 
     pub(crate) fn world(&self, kind: &crate::plugin::Kind) -> Result<&Arc<dyn crate::world::World>> {
         self.inner.worlds.get(kind.as_str()).ok_or_else(|| Error::InvalidManifest(self.inner.worlds.check(kind.as_str()).unwrap_err()))
+    }
+
+    /// This host's name among nodes.
+    pub fn node(&self) -> &str {
+        &self.inner.node
     }
 
     /// The kinds this host knows, with the WIT worlds each accepts.
@@ -409,6 +445,11 @@ pub(crate) fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The machine's host name, else `hostel`.
+fn default_node() -> String {
+    sysinfo::System::host_name().filter(|n| !n.is_empty()).unwrap_or_else(|| "hostel".into())
+}
+
 pub(crate) fn info(p: &Plugin) -> PluginInfo {
     let (state, loaded, error): (State, Option<Arc<Loaded>>, Option<String>) = p.status();
     let m = &p.manifest;
@@ -440,5 +481,7 @@ pub(crate) fn info(p: &Plugin) -> PluginInfo {
         call_timeout_ms: m.limits.call_timeout.as_millis() as u64,
         priority: m.priority,
         source: p.source,
+        oci_source: m.source.clone(),
+        oci_digest: p.pulled().map(|p| p.manifest_digest),
     }
 }

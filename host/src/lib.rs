@@ -33,6 +33,7 @@ pub mod jobs;
 mod loader;
 pub mod memory;
 pub mod observe;
+pub mod oci;
 pub mod plugin;
 pub mod pool;
 pub mod registry;
@@ -40,6 +41,13 @@ pub mod services;
 pub mod world;
 
 pub use error::{Error, PluginErrorCode, Result};
+
+/// Makes ring the process's rustls provider — the one the host's own TLS
+/// uses — so every reqwest client (registries, OTLP export, the CLI) finds
+/// one: reqwest is built without a provider of its own (no aws-lc). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use host::{Host, HostBuilder, PluginInfo};
 pub use invoke::{BatchItem, ExportInfo, ParamInfo, ResultCacheStats};
 pub use world::caption::{CaptionStream, Style};

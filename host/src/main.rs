@@ -77,6 +77,13 @@ enum Command {
     /// Manage plugins on a running host: list, show, add, load, unload, rm, invoke.
     #[command(subcommand)]
     Plugin(cli::PluginCommand),
+    /// The OCI catalogue nodes follow: list it, take a plugin out.
+    Catalogue {
+        #[command(subcommand)]
+        command: cli::oci::CatalogueCommand,
+        #[command(flatten)]
+        registry: cli::oci::RegistryArgs,
+    },
     /// Memory: budget, level, per plugin.
     Memory,
     /// Instance pools per plugin.
@@ -108,6 +115,7 @@ fn main() -> std::process::ExitCode {
     // `hostel __compile-worker`: compile one component and exit, before any
     // runtime threads start.
     hostel::compile::run_if_requested();
+    hostel::install_crypto_provider();
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,6 +179,7 @@ async fn run() -> anyhow::Result<()> {
             cli::dev::dev(&dir, url, listen, cli.remote.token.clone()).await
         }
         Command::Plugin(command) => cli::Client::new(cli.remote).plugin(command).await,
+        Command::Catalogue { command, registry } => cli::oci::catalogue(command, &registry, cli.remote.json).await,
         Command::Memory => cli::Client::new(cli.remote).memory().await,
         Command::Pools => cli::Client::new(cli.remote).pools().await,
         Command::Jobs { id } => cli::Client::new(cli.remote).jobs(id).await,
@@ -235,8 +244,13 @@ pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::
         .cache_bytes(cfg.cache_size.as_u64())
         .outbound(cfg.outbound.clone())
         .events_buffer(cfg.events.buffer)
-        .build()
-        .context("starting the host")?;
+        .oci(cfg.oci.clone());
+    let host = match &cfg.node {
+        Some(node) => host.node(node.clone()),
+        None => host,
+    };
+    let host = host.build().context("starting the host")?;
+    host.follow_catalogue(&cfg.catalogue).await.context("following the catalogue")?;
     if cfg.watch_plugins && cfg.plugins_dir.is_dir() {
         // Without it the host serves on; changes then need a restart.
         if let Err(e) = host.watch_plugins_dir() {
@@ -253,8 +267,13 @@ pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::
     if let Some(ready) = ready {
         let _ = ready.send(addr);
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C, or SIGTERM from a service manager or the kubelet.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
         tracing::info!("shutting down");
     };
     let options = ApiOptions { max_body: cfg.max_body.as_u64() as usize, token: cfg.token.clone(), auth: cfg.auth, http: cfg.http };

@@ -6,6 +6,7 @@
 //! `cargo build --release -p hostel` and `scripts/build-plugins.sh`.
 
 pub mod cdp;
+pub mod cluster;
 pub mod pdf;
 
 use serde_json::Value;

@@ -19,6 +19,12 @@ pub fn routes() -> OpenApiRouter<Host> {
         .routes(routes!(cache_status, cache_clear))
         .routes(routes!(pools))
         .routes(routes!(invocations))
+        .routes(routes!(catalogue))
+}
+
+#[utoipa::path(get, path = "/v1/admin/catalogue", tag = "admin", summary = "The OCI catalogue this host follows: digest applied, last check, its plugins, the last error", responses((status = 200, description = "OK; `following` is null without a catalogue"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = super::ErrorBody)))]
+async fn catalogue(State(host): State<Host>) -> Json<Value> {
+    Json(json!({ "node": host.node(), "following": host.catalogue() }))
 }
 
 #[derive(Deserialize)]

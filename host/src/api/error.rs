@@ -27,6 +27,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::UnknownPlugin(_) => StatusCode::NOT_FOUND,
         Error::WrongKind { .. } => StatusCode::BAD_REQUEST,
         Error::PluginFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::RegistryUnavailable { .. } => StatusCode::BAD_GATEWAY,
         Error::LoadTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         Error::Plugin { code, .. } => match code {
             PluginErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
@@ -59,7 +60,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let retry_after = match &e {
             Error::OverBudget { .. } | Error::QueueFull { .. } | Error::QueueTimeout { .. } | Error::TooManyJobs(_) => Some(1),
-            Error::CompileQueueTimeout { .. } => Some(5),
+            Error::CompileQueueTimeout { .. } | Error::RegistryUnavailable { .. } => Some(5),
             Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             _ => None,
         };

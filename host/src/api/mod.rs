@@ -256,7 +256,7 @@ async fn show_plugin(
     Ok(Json(info))
 }
 
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", summary = "Upload a plugin or a new version (hot reload): multipart manifest + component [+ sha256]", request_body(content_type = "multipart/form-data", description = "fields: manifest (TOML), component (.wasm), sha256 (optional)"), responses((status = 201, description = "registered"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", summary = "Upload a plugin or a new version (hot reload): multipart manifest + component [+ sha256]", request_body(content_type = "multipart/form-data", description = "fields: manifest (TOML), component (.wasm; none when the manifest names an oci:// source), sha256 (optional)"), responses((status = 201, description = "registered"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]
 /// Registers an uploaded plugin (or a new version of one): a multipart form
 /// with `manifest` (TOML text), `component` (the .wasm) and optionally
 /// `sha256` (hex) to check the component against.
@@ -282,8 +282,16 @@ async fn upload_plugin(
     }
     let missing = |f: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the form has no `{f}` field"));
     let manifest = manifest.ok_or_else(|| missing("manifest"))?;
-    let component = component.ok_or_else(|| missing("component"))?;
-    let registered = host.register(&manifest, component.to_vec(), sha256.as_deref()).await?;
+    // A manifest naming an oci:// `source` comes alone; any other needs its component.
+    let component = match component {
+        Some(c) => c.to_vec(),
+        None => match crate::plugin::Manifest::parse_upload(&manifest) {
+            Ok(m) if m.source.is_some() => Vec::new(),
+            Ok(_) => return Err(missing("component")),
+            Err(e) => return Err(crate::Error::InvalidManifest(e.to_string()).into()),
+        },
+    };
+    let registered = host.register(&manifest, component, sha256.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(registered)))
 }
 

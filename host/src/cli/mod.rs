@@ -4,6 +4,7 @@
 pub mod build;
 pub mod dev;
 pub mod new;
+pub mod oci;
 mod show;
 mod watch;
 
@@ -41,6 +42,18 @@ pub enum PluginCommand {
         /// Refuse the upload unless the component has this sha256.
         #[arg(long)]
         sha256: Option<String>,
+    },
+    /// Publish the plugin in DIR (hostel.toml + component) to an OCI registry
+    /// as a Wasm OCI artifact; with --catalogue, list it there for nodes.
+    Push {
+        dir: PathBuf,
+        /// oci://REGISTRY/REPOSITORY:TAG
+        reference: String,
+        /// The catalogue tag nodes follow, oci://REGISTRY/REPOSITORY:TAG.
+        #[arg(long)]
+        catalogue: Option<String>,
+        #[command(flatten)]
+        registry: oci::RegistryArgs,
     },
     /// Compile now instead of on first use.
     Load { name: String },
@@ -143,6 +156,9 @@ impl Client {
                 self.print(&body, |b| format!("{name} deleted (calls in flight drained: {})", b["drained"]));
             }
             PluginCommand::Invoke { name, export, args, file } => self.invoke(&name, &export, args, file).await?,
+            PluginCommand::Push { dir, reference, catalogue, registry } => {
+                oci::push(&dir, &reference, catalogue.as_deref(), &registry, self.remote.json).await?
+            }
         }
         Ok(())
     }

@@ -10,6 +10,8 @@
 //! timeout or crashed worker is retried by a later call after a backoff), and
 //! the host keeps serving every other plugin.
 
+mod pull;
+
 use crate::observe::PluginAction;
 use crate::compile::{Failure, Job, Progress};
 use crate::error::{Error, Result};
@@ -35,6 +37,8 @@ pub(crate) enum LoadFailure {
     OverBudget { needed: u64, used: u64, budget: u64 },
     /// The plugin was replaced or deleted while it loaded.
     Retired,
+    /// Its OCI registry could not be reached (the next call tries again).
+    Registry(String),
 }
 
 impl LoadFailure {
@@ -47,6 +51,7 @@ impl LoadFailure {
                 Error::OverBudget { plugin, needed, used, budget, holders: host.budget_holders() }
             }
             LoadFailure::Retired => Error::UnknownPlugin(plugin),
+            LoadFailure::Registry(message) => Error::RegistryUnavailable { plugin, message },
         }
     }
 }
@@ -127,6 +132,12 @@ impl Host {
                     host.emit_plugin(&plugin.name, PluginAction::Loaded, None, Some(loaded.compiled.took.as_millis() as u64));
                 }
                 Err(LoadFailure::OverBudget { .. }) | Err(LoadFailure::Retired) => plugin.set_registered(),
+                Err(LoadFailure::Registry(message)) => {
+                    // Not the plugin's fault, and cheap to try again: no backoff.
+                    tracing::warn!(plugin = &*plugin.name, "pull failed: {message}");
+                    host.emit_plugin(&plugin.name, PluginAction::Failed, Some(message.clone()), None);
+                    plugin.set_registered();
+                }
                 Err(f) => {
                     let (message, transient) = match f {
                         LoadFailure::Failed(m) => (m.clone(), false),
@@ -182,8 +193,12 @@ impl Host {
             }
         }
         let t0 = Instant::now();
-        let found = self.find_component(plugin.component_path.clone()).await.map_err(|e| {
-            tracing::error!(plugin = %name, path = %plugin.component_path.display(), "cannot read the component: {e}");
+        let path = match &plugin.manifest.source {
+            Some(source) => self.pull(plugin, source).await?,
+            None => plugin.component_path.clone(),
+        };
+        let found = self.find_component(path.clone()).await.map_err(|e| {
+            tracing::error!(plugin = %name, path = %path.display(), "cannot read the component: {e}");
             if e.kind() == std::io::ErrorKind::NotFound {
                 LoadFailure::Failed("its component file is missing (build the plugins with scripts/build-plugins.sh)".into())
             } else {
@@ -191,7 +206,8 @@ impl Host {
             }
         })?;
         let (hashed, ready) = (found.hashed, found.ready);
-        if let Some(pin) = &plugin.manifest.sha256 {
+        // A pulled component's pin was checked against the blob it came from.
+        if let (Some(pin), None) = (&plugin.manifest.sha256, &plugin.manifest.source) {
             if !pin.eq_ignore_ascii_case(&hashed.sha256) {
                 return Err(LoadFailure::Failed(format!("component sha256 {} does not match the manifest's pin {pin}", hashed.sha256)));
             }
@@ -199,7 +215,7 @@ impl Host {
         let job = Job {
             plugin: plugin.name.clone(),
             priority: plugin.manifest.priority,
-            path: plugin.component_path.clone(),
+            path,
             sha256: hashed.sha256.as_str().into(),
             wasm_len: hashed.len,
             timeout: plugin.manifest.limits.load_timeout,

@@ -103,8 +103,9 @@ impl Metrics {
     }
 
     /// The whole exposition in Prometheus text format.
-    pub fn encode(&self, gauges: HostGauges) -> String {
-        let mut registry = Registry::default();
+    /// Every series carries `node` (this host's name), so nodes' series stay apart.
+    pub fn encode(&self, node: &str, gauges: HostGauges) -> String {
+        let mut registry = Registry::with_labels(std::iter::once((std::borrow::Cow::Borrowed("node"), std::borrow::Cow::Owned(node.to_string()))));
         registry.register("hostel_invocations", "Invocations by plugin and outcome (ok or the error code)", self.calls.clone());
         registry.register("hostel_invocation_duration_seconds", "Invocation latency, queueing and instantiation included", self.latency.clone());
         registry.register_collector(Box::new(gauges));

@@ -121,7 +121,7 @@ impl crate::Host {
                 }
             })
             .collect();
-        self.inner.metrics.encode(metrics::HostGauges {
+        self.inner.metrics.encode(&self.inner.node, metrics::HostGauges {
             budget: report.budget,
             used: report.used,
             level: report.level as u8,

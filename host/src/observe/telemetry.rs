@@ -58,6 +58,7 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     let Some(endpoint) = config.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) else { return Ok(None) };
+    crate::install_crypto_provider(); // the exporter's reqwest client needs one
     let url = traces_url(endpoint)?;
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     let exporter = opentelemetry_otlp::SpanExporter::builder()

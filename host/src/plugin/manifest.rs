@@ -49,6 +49,10 @@ pub struct Manifest {
     /// upload, which carries the component itself).
     #[serde(default)]
     pub component: PathBuf,
+    /// Where the component comes from instead of a file:
+    /// `oci://REGISTRY/REPOSITORY:TAG` or `…@sha256:DIGEST`, pulled on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Optional sha256 (hex) pin; the component must match it to load.
     #[serde(default)]
     pub sha256: Option<String>,
@@ -297,7 +301,7 @@ impl Manifest {
             path: path.to_path_buf(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
-        if manifest.component.as_os_str().is_empty() {
+        if manifest.component.as_os_str().is_empty() && manifest.source.is_none() {
             manifest.component = PathBuf::from(format!("{}.wasm", manifest.name));
         }
         manifest.validate(path)?;
@@ -343,8 +347,17 @@ impl Manifest {
         if self.version.trim().is_empty() {
             return Err(field("version", "must not be empty".into()));
         }
-        if self.component.as_os_str().is_empty() {
-            return Err(field("component", "must name the component file".into()));
+        match &self.source {
+            None if self.component.as_os_str().is_empty() => {
+                return Err(field("component", "must name the component file (or set `source` to an oci:// reference)".into()));
+            }
+            Some(_) if !self.component.as_os_str().is_empty() => {
+                return Err(field("source", "name either `component` (a file) or `source` (an oci:// reference), not both".into()));
+            }
+            Some(source) => {
+                crate::oci::parse_reference(source).map_err(|e| field("source", e.to_string()))?;
+            }
+            None => {}
         }
         if let Some(sha) = &self.sha256 {
             if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -489,7 +502,7 @@ mod properties {
     /// Plausible manifest lines: real keys with arbitrary values, junk keys, junk sections.
     fn line() -> impl Strategy<Value = String> {
         let key = prop::sample::select(vec![
-            "name", "version", "kind", "component", "sha256", "priority", "dependencies", "memory", "memory_estimate",
+            "name", "version", "kind", "component", "source", "sha256", "priority", "dependencies", "memory", "memory_estimate",
             "call_timeout", "load_timeout", "min_warm", "max_instances", "max_idle", "idle_timeout", "max_uses", "max_idle_memory",
             "allowed_hosts", "read_only_dirs", "env", "failures", "cooldown", "ttl", "pure", "bogus",
         ]);

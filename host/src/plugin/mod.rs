@@ -113,6 +113,8 @@ pub enum Source {
     Dir,
     /// Uploaded over the API (kept in the data dir and SQLite).
     Upload,
+    /// Listed in the OCI catalogue the host follows.
+    Catalogue,
 }
 
 /// Counters kept per plugin.
@@ -156,6 +158,8 @@ pub struct Plugin {
     /// An instance was evicted for memory (pressure or admission) and no
     /// instance was made since: prefetch may bring one back.
     pub(crate) lost: AtomicBool,
+    /// Its component, once pulled from the manifest's OCI `source`.
+    pulled: Mutex<Option<crate::oci::Pulled>>,
     slot: Mutex<Slot>,
     /// Warm instances waiting for the next call.
     idle: Mutex<Vec<Idle>>,
@@ -190,6 +194,7 @@ impl Plugin {
             stats: Stats::default(),
             usage: Mutex::new(crate::memory::Usage::default()),
             lost: AtomicBool::new(false),
+            pulled: Mutex::new(None),
             slot: Mutex::new(Slot::new()),
             idle: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
@@ -356,6 +361,15 @@ impl Plugin {
         if idle.len() < pool.max_idle as usize {
             idle.push(Idle { generation, instance, since: Instant::now() });
         }
+    }
+
+    /// Its pulled component, if it has an OCI source and was pulled.
+    pub fn pulled(&self) -> Option<crate::oci::Pulled> {
+        self.pulled.lock().unwrap().clone()
+    }
+
+    pub(crate) fn set_pulled(&self, pulled: crate::oci::Pulled) {
+        *self.pulled.lock().unwrap() = Some(pulled);
     }
 
     /// Idle instances held now.

@@ -2,6 +2,7 @@
 //! directory registers each `*/hostel.toml` without compiling anything; a bad
 //! manifest is recorded as rejected (with its reason) and the scan goes on.
 
+mod catalogue;
 pub mod componentize;
 mod upload;
 mod watch;
@@ -9,6 +10,7 @@ mod watch;
 pub use watch::Rescan;
 pub(crate) use watch::Watcher;
 
+pub use catalogue::Following;
 pub use upload::{Deleted, Registered};
 
 use crate::plugin::{Manifest, Plugin};
@@ -96,10 +98,15 @@ impl Registry {
                 Ok(mut manifest) => {
                     let source = plugin_dir.join(&manifest.component);
                     // A panic in wit-component on a hostile module rejects this plugin only.
-                    let component = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        componentize::component_file(&source, &componentized, &mut manifest)
-                    }))
-                    .unwrap_or_else(|_| Err("making a component of this core module failed (a bug: it was logged)".into()));
+                    // A component in a registry is pulled by its first call, not now.
+                    let component = if manifest.source.is_some() {
+                        Ok(source)
+                    } else {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            componentize::component_file(&source, &componentized, &mut manifest)
+                        }))
+                        .unwrap_or_else(|_| Err("making a component of this core module failed (a bug: it was logged)".into()))
+                    };
                     match worlds.check(manifest.kind.as_str()).and(component) {
                         Ok(component) => {
                             tracing::info!(plugin = %manifest.name, kind = manifest.kind.as_str(), "registered");

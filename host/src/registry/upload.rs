@@ -42,6 +42,12 @@ impl Host {
         let mut manifest = Manifest::parse_upload(manifest_text).map_err(|e| Error::InvalidManifest(e.to_string()))?;
         let name = manifest.name.clone();
         self.world(&manifest.kind)?;
+        if manifest.source.is_some() {
+            if !component.is_empty() {
+                return Err(Error::InvalidManifest("the manifest names an oci:// `source`; send no component with it".into()));
+            }
+            return self.register_remote(manifest, manifest_text, db, data).await;
+        }
         let sent = hex::encode(Sha256::digest(&component));
         for expected in [sha256, manifest.sha256.as_deref()].into_iter().flatten() {
             if !expected.eq_ignore_ascii_case(&sent) {
@@ -86,9 +92,9 @@ impl Host {
             });
         }
         let previous = self.inner.registry.get(&name);
-        if previous.as_ref().is_some_and(|p| p.source == Source::Dir) {
+        if previous.as_ref().is_some_and(|p| p.source != Source::Upload) {
             return Err(Error::Conflict(format!(
-                "plugin {name:?} comes from the plugins directory; pick another name or remove it there"
+                "plugin {name:?} comes from the plugins directory or the catalogue; pick another name or remove it there"
             )));
         }
         let relative = component_file(&actual);
@@ -141,16 +147,64 @@ impl Host {
         Ok(Registered { plugin: info(&plugin), replaced: old.map(|o| o.manifest.version.clone()) })
     }
 
+    /// Registers an uploaded manifest whose component is in an OCI registry:
+    /// recorded now, pulled by its first call (so nothing is checked but the manifest).
+    async fn register_remote(&self, manifest: Manifest, manifest_text: &str, db: &Db, data: &Path) -> Result<Registered> {
+        let name = manifest.name.clone();
+        let budget = self.inner.ledger.budget();
+        if manifest.limits.memory_estimate.as_u64() > budget {
+            return Err(Error::InvalidManifest(format!(
+                "limits.memory_estimate: {} is above the host's memory budget of {}",
+                crate::error::size(manifest.limits.memory_estimate.as_u64()),
+                crate::error::size(budget)
+            )));
+        }
+        let previous = self.inner.registry.get(&name);
+        if previous.as_ref().is_some_and(|p| p.source != Source::Upload) {
+            return Err(Error::Conflict(format!(
+                "plugin {name:?} comes from the plugins directory or the catalogue; pick another name"
+            )));
+        }
+        let now = millis(SystemTime::now());
+        let row = PluginRow {
+            name: name.clone(),
+            version: manifest.version.clone(),
+            kind: manifest.kind.as_str().to_string(),
+            manifest: manifest_text.to_string(),
+            sha256: String::new(),
+            component_path: String::new(),
+            created_ms: now,
+            updated_ms: now,
+        };
+        self.commit_registry(move |db| db.save_plugin(row)).await?;
+        let plugin = Arc::new(uploaded(manifest.clone(), data, Path::new("")));
+        let old = self.inner.registry.put(plugin.clone());
+        if let Some(old) = &old {
+            old.retire();
+            self.forget_component(db, data, old.manifest.sha256.as_deref().unwrap_or_default());
+        }
+        tracing::info!(plugin = %name, version = %manifest.version, source = manifest.source.as_deref().unwrap_or_default(), "plugin registered (pulled on first use)");
+        let action = if old.is_some() { crate::observe::PluginAction::Reloaded } else { crate::observe::PluginAction::Registered };
+        self.emit_plugin(&name, action, Some(format!("version {}", manifest.version)), None);
+        Ok(Registered { plugin: info(&plugin), replaced: old.map(|o| o.manifest.version.clone()) })
+    }
+
     /// Removes an uploaded plugin: new calls get `unknown_plugin` at once,
     /// calls in flight may finish (up to the call timeout), then it is unloaded
     /// and its component file deleted if nothing else uses it.
     pub async fn delete(&self, name: &str) -> Result<Deleted> {
         let _one_at_a_time = self.inner.uploads.lock().await;
         let plugin = self.plugin(name)?;
-        if plugin.source == Source::Dir {
-            return Err(Error::Conflict(format!(
-                "plugin {name:?} comes from the plugins directory; remove its folder there (or unload it)"
-            )));
+        match plugin.source {
+            Source::Dir => {
+                return Err(Error::Conflict(format!(
+                    "plugin {name:?} comes from the plugins directory; remove its folder there (or unload it)"
+                )))
+            }
+            Source::Catalogue => {
+                return Err(Error::Conflict(format!("plugin {name:?} comes from the catalogue; remove it there")));
+            }
+            Source::Upload => {}
         }
         self.upload_store()?;
         let owned = name.to_string();
@@ -218,6 +272,17 @@ impl Host {
         }
         for row in rows {
             let source = data.join(&row.component_path);
+            // Its component is in an OCI registry: pulled by its first call.
+            if row.component_path.is_empty() {
+                match Manifest::parse_upload(&row.manifest) {
+                    Ok(m) if m.source.is_some() && self.inner.registry.get(&row.name).is_none() => {
+                        self.inner.registry.put(Arc::new(uploaded(m, data, Path::new(""))));
+                    }
+                    Ok(_) => self.inner.registry.reject(source, format!("uploaded plugin {:?} is shadowed or has no component", row.name)),
+                    Err(e) => self.inner.registry.reject(source, e.to_string()),
+                }
+                continue;
+            }
             if row.component_path != component_file(&row.sha256) || !source.is_file() {
                 let reason = format!("uploaded plugin {:?}: its component {} is missing; upload it again", row.name, row.component_path);
                 self.inner.registry.reject(source, reason);

@@ -184,10 +184,15 @@ impl Host {
             Some(d) => d.to_path_buf(),
             None => std::env::temp_dir().join(format!("hostel-{}", std::process::id())),
         };
+        // A component in a registry is pulled by its first call, not now.
+        let remote = manifest.source.is_some();
         let source = folder.join(&manifest.component);
         // The checked bytes are kept apart from the folder (content-addressed):
         // a later broken save cannot change the version that serves.
         let made = tokio::task::spawn_blocking(move || {
+            if remote {
+                return Ok::<_, String>((manifest, source));
+            }
             let component = super::componentize::component_file(&source, &store.join("componentized"), &mut manifest)?;
             let kept = super::componentize::snapshot(&component, &store.join("dir-components"))?;
             Ok::<_, String>((manifest, kept))
@@ -199,7 +204,8 @@ impl Host {
         };
         let plugin = Arc::new(Plugin::with_component(manifest, folder, component, Source::Dir));
         // Checked the way an upload is: compiled (cached) and linked before it serves.
-        if let Err(e) = self.ensure_loaded(&plugin, true).await {
+        let checked = if remote { Ok(()) } else { self.ensure_loaded(&plugin, true).await.map(|_| ()) };
+        if let Err(e) = checked {
             let retry = matches!(e, crate::Error::OverBudget { .. } | crate::Error::CompileQueueTimeout { .. } | crate::Error::LoadTimeout { .. });
             return Err((e.to_string(), retry));
         }
