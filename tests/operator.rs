@@ -63,7 +63,8 @@ fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
 async fn metrics_count_calls_latency_memory_and_instances() {
     let plugins = PluginsDir::new();
     plugins.add("faulty", |m| m);
-    let s = Server::start_with(&plugins, &["--memory-budget", "256MiB"]);
+    let config = plugins.config("node = 'n1'\n");
+    let s = Server::start_with(&plugins, &["--memory-budget", "256MiB", "--config", &config]);
     for _ in 0..3 {
         faulty(&s, "faulty", "echo").await;
     }
@@ -74,20 +75,22 @@ async fn metrics_count_calls_latency_memory_and_instances() {
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
-    assert_eq!(sample(&text, r#"hostel_invocations_total{plugin="faulty",outcome="ok"}"#), Some(4.0), "{text}");
-    assert_eq!(sample(&text, r#"hostel_invocations_total{plugin="faulty",outcome="plugin_trapped"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"hostel_invocation_duration_seconds_count{plugin="faulty"}"#), Some(5.0));
-    assert!(sample(&text, r#"hostel_invocation_duration_seconds_sum{plugin="faulty"}"#).unwrap() > 0.0);
-    assert_eq!(sample(&text, "hostel_memory_budget_bytes"), Some(256.0 * 1024.0 * 1024.0));
-    assert_eq!(sample(&text, r#"hostel_plugin_instances{plugin="faulty",state="idle"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"hostel_plugin_instances{plugin="faulty",state="busy"}"#), Some(0.0));
-    assert_eq!(sample(&text, r#"hostel_plugin_loaded{plugin="faulty"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"hostel_plugin_instances_created_total{plugin="faulty"}"#), Some(2.0), "the trapped instance was replaced");
+    assert_eq!(sample(&text, r#"hostel_invocations_total{node="n1",plugin="faulty",outcome="ok"}"#), Some(4.0), "{text}");
+    assert_eq!(sample(&text, r#"hostel_invocations_total{node="n1",plugin="faulty",outcome="plugin_trapped"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"hostel_invocation_duration_seconds_count{node="n1",plugin="faulty"}"#), Some(5.0));
+    assert!(sample(&text, r#"hostel_invocation_duration_seconds_sum{node="n1",plugin="faulty"}"#).unwrap() > 0.0);
+    assert_eq!(sample(&text, r#"hostel_memory_budget_bytes{node="n1"}"#), Some(256.0 * 1024.0 * 1024.0));
+    assert_eq!(sample(&text, r#"hostel_plugin_instances{node="n1",plugin="faulty",state="idle"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"hostel_plugin_instances{node="n1",plugin="faulty",state="busy"}"#), Some(0.0));
+    assert_eq!(sample(&text, r#"hostel_plugin_loaded{node="n1",plugin="faulty"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"hostel_plugin_instances_created_total{node="n1",plugin="faulty"}"#), Some(2.0), "the trapped instance was replaced");
     // The memory figure is the ledger's: the same bytes /v1/admin/memory reports.
     let (_, memory) = s.get("/v1/admin/memory").await;
     let plugin = memory["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "faulty").unwrap();
-    assert_eq!(sample(&text, r#"hostel_plugin_memory_bytes{plugin="faulty"}"#), plugin["instance_bytes"].as_f64());
-    assert!(sample(&text, "hostel_process_rss_bytes").unwrap() > 1e6);
+    assert_eq!(sample(&text, r#"hostel_plugin_memory_bytes{node="n1",plugin="faulty"}"#), plugin["instance_bytes"].as_f64());
+    assert!(sample(&text, r#"hostel_process_rss_bytes{node="n1"}"#).unwrap() > 1e6);
+    // Every series names its node, so several nodes' series stay apart.
+    assert!(text.lines().filter(|l| !l.starts_with('#')).all(|l| l.contains("node=\"n1\"")), "{text}");
     assert!(text.trim_end().ends_with("# EOF"));
 }
 
