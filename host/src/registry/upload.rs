@@ -42,6 +42,16 @@ impl Host {
         let mut manifest = Manifest::parse_upload(manifest_text).map_err(|e| Error::InvalidManifest(e.to_string()))?;
         let name = manifest.name.clone();
         self.world(&manifest.kind)?;
+        // Uploads that could never run are refused now, with what they need.
+        let budget = self.inner.ledger.budget();
+        let estimate = manifest.limits.memory_estimate.as_u64();
+        if estimate > budget {
+            return Err(Error::InvalidManifest(format!(
+                "limits.memory_estimate: {} is above the host's memory budget of {}",
+                crate::error::size(estimate),
+                crate::error::size(budget)
+            )));
+        }
         if manifest.source.is_some() {
             if !component.is_empty() {
                 return Err(Error::InvalidManifest("the manifest names an oci:// `source`; send no component with it".into()));
@@ -67,16 +77,6 @@ impl Host {
             component
         };
         let actual = hex::encode(Sha256::digest(&component));
-        // Uploads that could never run are refused now, with what they need.
-        let budget = self.inner.ledger.budget();
-        let estimate = manifest.limits.memory_estimate.as_u64();
-        if estimate > budget {
-            return Err(Error::InvalidManifest(format!(
-                "limits.memory_estimate: {} is above the host's memory budget of {}",
-                crate::error::size(estimate),
-                crate::error::size(budget)
-            )));
-        }
         let initial = crate::compile::initial_memory(&component)
             .map_err(|message| Error::InvalidComponent { plugin: name.clone(), message })?;
         let limit = manifest.limits.memory.as_u64();
@@ -117,17 +117,7 @@ impl Host {
                 other => other,
             });
         }
-        let now = millis(SystemTime::now());
-        let row = PluginRow {
-            name: name.clone(),
-            version: manifest.version.clone(),
-            kind: manifest.kind.as_str().to_string(),
-            manifest: manifest_text.to_string(),
-            sha256: actual.clone(),
-            component_path: relative.to_string_lossy().into_owned(),
-            created_ms: now,
-            updated_ms: now,
-        };
+        let row = row(&manifest, manifest_text, &actual, &relative.to_string_lossy());
         self.commit_registry(move |db| db.save_plugin(row)).await?;
         // A fresh upload stays lazy (its artifact is cached, so the first call
         // is quick); a new version of a loaded plugin swaps in loaded.
@@ -151,31 +141,14 @@ impl Host {
     /// recorded now, pulled by its first call (so nothing is checked but the manifest).
     async fn register_remote(&self, manifest: Manifest, manifest_text: &str, db: &Db, data: &Path) -> Result<Registered> {
         let name = manifest.name.clone();
-        let budget = self.inner.ledger.budget();
-        if manifest.limits.memory_estimate.as_u64() > budget {
-            return Err(Error::InvalidManifest(format!(
-                "limits.memory_estimate: {} is above the host's memory budget of {}",
-                crate::error::size(manifest.limits.memory_estimate.as_u64()),
-                crate::error::size(budget)
-            )));
-        }
         let previous = self.inner.registry.get(&name);
         if previous.as_ref().is_some_and(|p| p.source != Source::Upload) {
             return Err(Error::Conflict(format!(
                 "plugin {name:?} comes from the plugins directory or the catalogue; pick another name"
             )));
         }
-        let now = millis(SystemTime::now());
-        let row = PluginRow {
-            name: name.clone(),
-            version: manifest.version.clone(),
-            kind: manifest.kind.as_str().to_string(),
-            manifest: manifest_text.to_string(),
-            sha256: String::new(),
-            component_path: String::new(),
-            created_ms: now,
-            updated_ms: now,
-        };
+        // No component of its own: no sha256 and no path until a pull.
+        let row = row(&manifest, manifest_text, "", "");
         self.commit_registry(move |db| db.save_plugin(row)).await?;
         let plugin = Arc::new(uploaded(manifest.clone(), data, Path::new("")));
         let old = self.inner.registry.put(plugin.clone());
@@ -334,6 +307,21 @@ impl Host {
                 tracing::warn!(path = %path.display(), "cannot delete unused component: {e}");
             }
         }
+    }
+}
+
+/// The SQLite row of an upload, made now.
+fn row(manifest: &Manifest, text: &str, sha256: &str, component_path: &str) -> PluginRow {
+    let now = millis(SystemTime::now());
+    PluginRow {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        kind: manifest.kind.as_str().to_string(),
+        manifest: text.to_string(),
+        sha256: sha256.to_string(),
+        component_path: component_path.to_string(),
+        created_ms: now,
+        updated_ms: now,
     }
 }
 
