@@ -244,7 +244,14 @@ pub(crate) async fn serve_with(cfg: Config, ready: Option<tokio::sync::oneshot::
         .cache_bytes(cfg.cache_size.as_u64())
         .outbound(cfg.outbound.clone())
         .events_buffer(cfg.events.buffer)
-        .oci(cfg.oci.clone());
+        .oci({
+            // The credentials are for the catalogue's registry (and any listed), no other.
+            let mut oci = cfg.oci.clone();
+            if let Some(r) = cfg.catalogue.reference.as_deref().and_then(|r| hostel::oci::parse_reference(r).ok()) {
+                oci.credentials_for.push(r.registry().to_string());
+            }
+            oci
+        });
     let host = match &cfg.node {
         Some(node) => host.node(node.clone()),
         None => host,

@@ -23,8 +23,10 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    fn oci(&self) -> Result<Oci> {
-        let mut config = OciConfig { insecure: self.insecure.clone(), ..OciConfig::default() };
+    /// A client whose credentials go to `registries` only (the ones the command names).
+    fn oci(&self, references: &[&str]) -> Result<Oci> {
+        let credentials_for = references.iter().filter_map(|r| hostel::oci::parse_reference(r).ok()).map(|r| r.registry().to_string()).collect();
+        let mut config = OciConfig { insecure: self.insecure.clone(), credentials_for, ..OciConfig::default() };
         if let Some(user) = &self.username {
             if !self.password_stdin {
                 bail!("--username needs --password-stdin (a password is never a flag)");
@@ -49,7 +51,7 @@ pub enum CatalogueCommand {
 /// Publishes the plugin in `dir` (its `hostel.toml` and component) at
 /// `reference`; with `catalogue`, lists it there pinned by digest.
 pub async fn push(dir: &Path, reference: &str, catalogue: Option<&str>, registry: &RegistryArgs, json: bool) -> Result<()> {
-    let oci = registry.oci()?;
+    let oci = registry.oci(&[reference, catalogue.unwrap_or_default()])?;
     let target = hostel::oci::parse_reference(reference)?;
     if target.digest().is_some() {
         bail!("push to a tag (oci://REGISTRY/REPOSITORY:TAG), not a digest");
@@ -84,7 +86,10 @@ pub async fn push(dir: &Path, reference: &str, catalogue: Option<&str>, registry
 }
 
 pub async fn catalogue(command: CatalogueCommand, registry: &RegistryArgs, json: bool) -> Result<()> {
-    let oci = registry.oci()?;
+    let named = match &command {
+        CatalogueCommand::List { catalogue } | CatalogueCommand::Rm { catalogue, .. } => catalogue.clone(),
+    };
+    let oci = registry.oci(&[named.as_str()])?;
     match command {
         CatalogueCommand::List { catalogue } => {
             let reference = hostel::oci::parse_reference(&catalogue)?;

@@ -42,9 +42,12 @@ pub const MANIFEST_LAYER: &str = "application/vnd.hostel.manifest.v1+toml";
 pub struct OciConfig {
     /// Registries (`host:port`) spoken to over plain HTTP besides loopback ones.
     pub insecure: Vec<String>,
-    /// Credentials for every registry (else the environment, else docker's config).
+    /// Credentials (else `HOSTEL_REGISTRY_USERNAME`/`_PASSWORD`), sent only to the
+    /// registries in `credentials_for` — never to a registry a manifest happens to name.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Registries (`host:port`) the credentials above are for; the catalogue's is added.
+    pub credentials_for: Vec<String>,
     /// Longest wait for a connection to a registry.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -61,6 +64,7 @@ impl Default for OciConfig {
             insecure: Vec::new(),
             username: None,
             password: None,
+            credentials_for: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
             max_component: bytesize::ByteSize::mib(512),
@@ -172,13 +176,16 @@ impl Oci {
         client
     }
 
-    /// The credentials for `registry`: settings, environment, docker config, else anonymous.
+    /// The credentials for `registry`: settings or environment (only for the
+    /// registries they are for), docker config, else anonymous.
     fn auth(&self, registry: &str) -> RegistryAuth {
-        if let (Some(u), Some(p)) = (&self.config.username, &self.config.password) {
-            return RegistryAuth::Basic(u.clone(), p.clone());
-        }
-        if let (Ok(u), Ok(p)) = (std::env::var("HOSTEL_REGISTRY_USERNAME"), std::env::var("HOSTEL_REGISTRY_PASSWORD")) {
-            return RegistryAuth::Basic(u, p);
+        if self.config.credentials_for.iter().any(|r| r == registry) {
+            if let (Some(u), Some(p)) = (&self.config.username, &self.config.password) {
+                return RegistryAuth::Basic(u.clone(), p.clone());
+            }
+            if let (Ok(u), Ok(p)) = (std::env::var("HOSTEL_REGISTRY_USERNAME"), std::env::var("HOSTEL_REGISTRY_PASSWORD")) {
+                return RegistryAuth::Basic(u, p);
+            }
         }
         match docker_credential::get_credential(registry) {
             Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
