@@ -36,7 +36,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_pushed_plugin_is_registered_without_a_pull_and_pulled_by_its_first_call() {
-    let registry = Registry::start();
+    let mut registry = Registry::start();
     let plugin = hello("hello", "1.0.0");
     let reference = registry.reference("plugins/hello:1.0.0");
     let pushed = push(plugin.path(), &reference, None);
@@ -89,18 +89,46 @@ async fn a_pushed_plugin_is_registered_without_a_pull_and_pulled_by_its_first_ca
     let (status, body) = decode(s.client.post(s.url("/v1/plugins")).multipart(form).send().await.unwrap()).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["plugin"]["state"], "registered", "{body}");
-    s.stop();
-    let s = Server::start_in(&plugins, data.path(), &[], None);
-    let (status, body) = echo(&s.client, &s.base, "uploaded-hello", "after a restart").await;
+    let (status, body) = echo(&s.client, &s.base, "uploaded-hello", "pinned").await;
     assert_eq!(status, 200, "{body}");
     // Both manifests name the same bytes: one stored file.
     assert_eq!(files_in(&data.path().join("oci")).iter().filter(|f| f.ends_with(".wasm")).count(), 1);
+    // A reference pinned by digest, pulled once, needs no registry after a restart.
+    s.stop();
+    registry.stop();
+    let s = Server::start_in(&plugins, data.path(), &[], None);
+    let (status, body) = echo(&s.client, &s.base, "uploaded-hello", "after a restart").await;
+    assert_eq!(status, 200, "registry down, blob on disk: {body}");
+    // ... and a stored blob changed on disk is refused at its next load, not run.
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&stored, bytes).unwrap();
+    let (status, _) = s.client.post(s.url("/v1/plugins/uploaded-hello/unload")).send().await.map(|r| (r.status().as_u16(), ())).unwrap();
+    assert_eq!(status, 200);
+    let (status, body) = echo(&s.client, &s.base, "uploaded-hello", "changed").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("changed on disk"), "{body}");
+    registry.restart();
 
     // A manifest naming both a file and a source is refused with the field named.
     let form = reqwest::multipart::Form::new().text("manifest", format!("name = 'both'\nversion = '1'\nkind = 'connector'\ncomponent = 'x.wasm'\nsource = '{reference}'\n"));
     let (status, body) = decode(s.client.post(s.url("/v1/plugins")).multipart(form).send().await.unwrap()).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("source"), "{body}");
+    // So is a `sha256` form field beside a source (the pin belongs in the manifest).
+    let form = reqwest::multipart::Form::new()
+        .text("manifest", format!("name = 'pinned'\nversion = '1'\nkind = 'connector'\nsource = '{reference}'\n"))
+        .text("sha256", "0".repeat(64));
+    let (status, body) = decode(s.client.post(s.url("/v1/plugins")).multipart(form).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+
+    // Removing a name a catalogue does not list fails and publishes nothing.
+    let missing = registry.reference("hostel/none:1");
+    let out = std::process::Command::new(hostel_tests::binary()).args(["catalogue", "rm", &missing, "nope"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not list"), "{out:?}");
+    let r = reqwest::Client::new().get(format!("http://{}/v2/hostel/none/manifests/1", registry.addr)).send().await.unwrap();
+    assert_eq!(r.status(), 404, "no catalogue was pushed");
 }
 
 #[tokio::test]
@@ -148,6 +176,11 @@ async fn a_tampered_blob_is_refused_and_a_registry_down_is_a_502_while_the_rest_
     assert_eq!(status, 200, "{body}");
     let (status, body) = s.post_bytes("/v1/plugins/plain/pdf/info", b"echo".to_vec()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (502, Some("registry_unavailable")), "{body}");
+    // A node following a catalogue it cannot read yet is not ready (a balancer sends it nothing).
+    let (follower, _dir) = node("late", &registry.reference("hostel/catalogue:prod"), "");
+    let (status, body) = follower.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.to_string().contains("not applied yet"), "{body}");
     registry.restart();
     let (status, body) = s.post_bytes("/v1/plugins/plain/pdf/info", b"echo".to_vec()).await;
     assert_eq!(status, 200, "{body}");

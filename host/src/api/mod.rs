@@ -198,7 +198,7 @@ async fn asset(Path(file): Path<String>) -> Result<axum::response::Response, Api
 async fn readyz(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
     match host.ready() {
         Ok(()) => Ok(Json(json!({"status": "ready", "plugins": host.plugins().len(), "database": "ok"}))),
-        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("database: {e}"))),
+        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e)),
     }
 }
 
@@ -241,6 +241,9 @@ fn public_info(info: &mut PluginInfo) {
     if let Some(e) = &info.error {
         info.error = Some(scrub(e));
     }
+    // Where its component comes from is the manifest's business, not a caller's.
+    info.oci_source = None;
+    info.oci_digest = None;
 }
 
 #[utoipa::path(get, path = "/v1/plugins/{name}", tag = "plugins", summary = "One plugin: state, memory, pool, breaker", params(("name" = String, Path, description = "plugin name")), responses((status = 200, description = "OK"), (status = "4XX", description = "error as {\"error\":{\"code\",\"message\"}}", body = ErrorBody), (status = "5XX", description = "plugin or host failure, same error shape", body = ErrorBody)))]

@@ -73,7 +73,11 @@ pub async fn push(dir: &Path, reference: &str, catalogue: Option<&str>, registry
     }
     if let Some(catalogue) = catalogue {
         let entry = Entry { name: manifest.name.clone(), version: manifest.version.clone(), source: pinned, manifest: text };
-        let (count, digest) = update(&oci, catalogue, |c| c.upsert(entry)).await?;
+        let (count, digest) = update(&oci, catalogue, |c| {
+            c.upsert(entry);
+            Ok(())
+        })
+        .await?;
         out["catalogue"] = serde_json::json!({ "reference": catalogue, "digest": digest, "plugins": count });
         if !json {
             println!("catalogue {catalogue} lists {count} plugin(s) ({digest})");
@@ -106,30 +110,31 @@ pub async fn catalogue(command: CatalogueCommand, registry: &RegistryArgs, json:
             println!("{table}");
         }
         CatalogueCommand::Rm { catalogue, name } => {
-            let mut found = false;
             let (count, digest) = update(&oci, &catalogue, |c| {
-                found = c.plugins.iter().any(|e| e.name == name);
+                let before = c.plugins.len();
                 c.plugins.retain(|e| e.name != name);
+                if c.plugins.len() == before {
+                    bail!("{catalogue} does not list {name:?}");
+                }
+                Ok(())
             })
             .await?;
-            if !found {
-                bail!("{catalogue} does not list {name:?}");
-            }
             println!("{name} removed; {catalogue} lists {count} plugin(s) ({digest})");
         }
     }
     Ok(())
 }
 
-/// Reads the catalogue (empty if its tag does not exist), changes it, pushes it.
-/// Two publishers at once: the last push wins (the registry has no compare-and-swap).
-async fn update(oci: &Oci, catalogue: &str, change: impl FnOnce(&mut Catalogue)) -> Result<(usize, String)> {
+/// Reads the catalogue (empty if its tag does not exist), changes it, pushes
+/// it; a change that fails pushes nothing. Two publishers at once: the last
+/// push wins (the registry has no compare-and-swap).
+async fn update(oci: &Oci, catalogue: &str, change: impl FnOnce(&mut Catalogue) -> Result<()>) -> Result<(usize, String)> {
     let reference = hostel::oci::parse_reference(catalogue)?;
     if reference.digest().is_some() {
         bail!("a catalogue is a tag (oci://REGISTRY/REPOSITORY:TAG), not a digest");
     }
     let mut listed = oci.pull_catalogue(&reference).await?.map(|(c, _)| c).unwrap_or_default();
-    change(&mut listed);
+    change(&mut listed)?;
     let digest = oci.push_catalogue(&reference, &listed).await?;
     Ok((listed.plugins.len(), digest))
 }

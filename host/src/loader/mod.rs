@@ -206,8 +206,14 @@ impl Host {
             }
         })?;
         let (hashed, ready) = (found.hashed, found.ready);
-        // A pulled component's pin was checked against the blob it came from.
-        if let (Some(pin), None) = (&plugin.manifest.sha256, &plugin.manifest.source) {
+        // A pulled file must still be the blob its layer digest names (the
+        // manifest's pin was checked against that digest when it was pulled).
+        let pulled = plugin.pulled().filter(|p| p.path == path);
+        if let Some(p) = &pulled {
+            if !p.sha256.eq_ignore_ascii_case(&hashed.sha256) {
+                return Err(LoadFailure::Failed(format!("its pulled component changed on disk (sha256 {}, pulled as {}); unload and load it to pull again", hashed.sha256, p.sha256)));
+            }
+        } else if let (Some(pin), None) = (&plugin.manifest.sha256, &plugin.manifest.source) {
             if !pin.eq_ignore_ascii_case(&hashed.sha256) {
                 return Err(LoadFailure::Failed(format!("component sha256 {} does not match the manifest's pin {pin}", hashed.sha256)));
             }

@@ -19,13 +19,16 @@ impl Host {
         let reference = crate::oci::parse_reference(source).map_err(|e| LoadFailure::Failed(e.to_string()))?;
         let store = self.data_path("oci");
         let started = Instant::now();
-        let pulled = self.inner.oci.pull_component(&reference, &store).await.map_err(|e| {
-            if e.is_transient() {
-                LoadFailure::Registry(e.to_string())
-            } else {
-                LoadFailure::Failed(e.to_string())
-            }
-        })?;
+        // The whole pull is bounded by the plugin's load_timeout (reads are bounded one by one).
+        let limit = plugin.manifest.limits.load_timeout;
+        let pulled = match tokio::time::timeout(limit, self.inner.oci.pull_component(&reference, &store)).await {
+            Err(_) => return Err(LoadFailure::Registry(format!("pulling {source} took longer than its load_timeout of {limit:?}"))),
+            Ok(Err(e)) if e.is_transient() => return Err(LoadFailure::Registry(e.to_string())),
+            // The host's own disk: may succeed later, after a backoff.
+            Ok(Err(e @ crate::oci::OciError::Io(_))) => return Err(LoadFailure::Transient(e.to_string())),
+            Ok(Err(e)) => return Err(LoadFailure::Failed(e.to_string())),
+            Ok(Ok(p)) => p,
+        };
         if let Some(pin) = &plugin.manifest.sha256 {
             if !pin.eq_ignore_ascii_case(&pulled.sha256) {
                 return Err(LoadFailure::Failed(format!("the pulled component's sha256 {} does not match the manifest's pin {pin}", pulled.sha256)));

@@ -140,10 +140,15 @@ impl crate::Host {
     }
 
     /// Whether the host can serve: its database answers (when it has one).
+    /// A node that follows a catalogue is ready once it has one (applied or
+    /// restored): before, a balancer would send it calls for plugins it lacks.
     pub fn ready(&self) -> std::result::Result<(), String> {
-        match &self.inner.db {
-            Some(db) => db.check().map_err(|e| e.to_string()),
-            None => Ok(()),
+        if let Some(db) = &self.inner.db {
+            db.check().map_err(|e| format!("database: {e}"))?;
+        }
+        match self.catalogue() {
+            Some(f) if f.digest.is_none() => Err(format!("the catalogue {} is not applied yet", f.reference)),
+            _ => Ok(()),
         }
     }
 }

@@ -84,7 +84,7 @@ impl Oci {
             .iter()
             .find(|l| l.media_type == CATALOGUE_LAYER)
             .ok_or_else(|| not_one(format!("it is not a Hostel catalogue (no {CATALOGUE_LAYER} layer)")))?;
-        let bytes = self.small_blob(reference, &digest, layer, MAX_CATALOGUE).await?;
+        let bytes = self.small_blob(reference, layer, MAX_CATALOGUE).await?;
         let catalogue = serde_json::from_slice(&bytes).map_err(|e| not_one(format!("its catalogue is not valid: {e}")))?;
         Ok(Some((catalogue, digest)))
     }

@@ -230,6 +230,22 @@ fn classify(reference: &Reference, e: OciDistributionError) -> OciError {
         {
             OciError::NotFound(whole)
         }
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                matches!(e.code, oci_client::errors::OciErrorCode::Denied | oci_client::errors::OciErrorCode::Unauthorized)
+            }) =>
+        {
+            OciError::Denied(registry)
+        }
+        // What the registry holds is not a plugin artifact: asking again will not help.
+        e @ (OciDistributionError::ManifestParsingError(_)
+        | OciDistributionError::VersionedParsingError(_)
+        | OciDistributionError::UnsupportedMediaTypeError(_)
+        | OciDistributionError::UnsupportedSchemaVersionError(_)
+        | OciDistributionError::IncompatibleLayerMediaTypeError(_)
+        | OciDistributionError::ImageIndexParsingNoPlatformResolverError
+        | OciDistributionError::PullNoLayersError
+        | OciDistributionError::JsonError(_)) => OciError::NotAPlugin { reference: whole, message: e.to_string() },
         OciDistributionError::IoError(e) => OciError::Io(e.to_string()),
         OciDistributionError::RequestError(e) => OciError::Unavailable { registry, message: request_error(&e) },
         other => OciError::Unavailable { registry, message: other.to_string() },

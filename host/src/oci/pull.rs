@@ -2,7 +2,7 @@
 //! store (named by the layer's sha256, checked while it streams in), and the
 //! Hostel manifest layer.
 
-use super::{classify, display, pinned, Oci, OciError, MANIFEST_LAYER, WASM_LAYER, WASM_LAYER_V1};
+use super::{classify, display, Oci, OciError, MANIFEST_LAYER, WASM_LAYER, WASM_LAYER_V1};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::Reference;
 use std::path::{Path, PathBuf};
@@ -38,16 +38,37 @@ impl Oci {
     }
 
     /// Pulls the component of `reference` into `store` (`store/<sha256>.wasm`),
-    /// unless it is there already.
+    /// unless it is there already. A reference pinned by digest that was
+    /// pulled before needs no registry at all: `store/manifests/` remembers
+    /// which layer each pulled manifest names (the loader hashes the file).
     pub async fn pull_component(&self, reference: &Reference, store: &Path) -> Result<Pulled, OciError> {
+        let index = reference.digest().map(|d| store.join("manifests").join(d.trim_start_matches("sha256:")));
+        if let Some(known) = index.as_deref().and_then(|i| std::fs::read_to_string(i).ok()) {
+            let path = store.join(format!("{}.wasm", known.trim()));
+            if path.is_file() {
+                let manifest_digest = reference.digest().unwrap_or_default().to_string();
+                return Ok(Pulled { path, sha256: known.trim().to_string(), manifest_digest, cached: true });
+            }
+        }
         let (manifest, manifest_digest) = self.manifest(reference).await?;
         let layer = component_layer(reference, &manifest)?;
         let sha256 = layer.digest.strip_prefix("sha256:").unwrap_or_default().to_string();
         let path = store.join(format!("{sha256}.wasm"));
-        // Content-addressed and checked when written: same name, same bytes.
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == layer.size as u64) {
-            return Ok(Pulled { path, sha256, manifest_digest, cached: true });
+        let cached = std::fs::metadata(&path).is_ok_and(|m| m.len() == layer.size as u64);
+        if !cached {
+            self.download(reference, &layer, store, &path).await?;
         }
+        if let Some(index) = index {
+            let remembered = std::fs::create_dir_all(store.join("manifests")).and_then(|_| std::fs::write(&index, &sha256));
+            if let Err(e) = remembered {
+                tracing::warn!(path = %index.display(), "cannot remember the pulled manifest: {e}");
+            }
+        }
+        Ok(Pulled { path, sha256, manifest_digest, cached })
+    }
+
+    /// Streams the layer into a temporary file and renames it to `path`.
+    async fn download(&self, reference: &Reference, layer: &OciDescriptor, store: &Path, path: &Path) -> Result<(), OciError> {
         let max = self.config.max_component.as_u64();
         if layer.size < 0 || layer.size as u64 > max {
             return Err(OciError::NotAPlugin {
@@ -55,25 +76,28 @@ impl Oci {
                 message: format!("its component is {} bytes, above the largest a pull accepts ({})", layer.size, crate::error::size(max)),
             });
         }
-        std::fs::create_dir_all(store).map_err(|e| OciError::Io(format!("cannot create {}: {e}", store.display())))?;
+        // Messages name files, not the data dir: they can reach callers.
+        let io = |what: &str, e: std::io::Error| OciError::Io(format!("cannot {what} the pulled component: {e}"));
+        tokio::fs::create_dir_all(store).await.map_err(|e| io("store", e))?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = store.join(format!(".pull.{}.{n}.tmp", std::process::id()));
-        let file = tokio::fs::File::create(&tmp).await.map_err(|e| OciError::Io(format!("cannot write {}: {e}", tmp.display())))?;
-        let out = Capped { file, left: layer.size as u64 };
+        let file = tokio::fs::File::create(&tmp).await.map_err(|e| io("write", e))?;
+        let mut out = Capped { file, left: layer.size as u64 };
         let client = self.client(reference.registry());
         // The client hashes the stream and refuses it unless it matches the layer's digest.
-        let pulled = client.pull_blob(&pinned(reference, &manifest_digest), &layer, out).await;
-        if let Err(e) = pulled {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(classify(reference, e));
+        let pulled = client.pull_blob(reference, layer, &mut out).await;
+        let stored = match pulled {
+            Err(e) => Err(classify(reference, e)),
+            Ok(()) => match out.file.sync_all().await {
+                Ok(()) => tokio::fs::rename(&tmp, path).await.map_err(|e| io("store", e)),
+                Err(e) => Err(io("write", e)),
+            },
+        };
+        if stored.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
         }
-        let stored = std::fs::File::open(&tmp).and_then(|f| f.sync_all()).and_then(|_| std::fs::rename(&tmp, &path));
-        if let Err(e) = stored {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(OciError::Io(format!("cannot store {}: {e}", path.display())));
-        }
-        Ok(Pulled { path, sha256, manifest_digest, cached: false })
+        stored
     }
 
     /// The `hostel.toml` pushed with the plugin `reference` names, and the
@@ -84,13 +108,13 @@ impl Oci {
             reference: display(reference),
             message: format!("it has no {MANIFEST_LAYER} layer (push it with `hostel plugin push`)"),
         })?;
-        let text = self.small_blob(reference, &digest, layer, crate::plugin::manifest::MAX_MANIFEST).await?;
+        let text = self.small_blob(reference, layer, crate::plugin::manifest::MAX_MANIFEST).await?;
         let text = String::from_utf8(text).map_err(|_| OciError::NotAPlugin { reference: display(reference), message: "its manifest is not UTF-8".into() })?;
         Ok((text, digest))
     }
 
     /// A blob of at most `max` bytes, in memory (digest checked).
-    pub(crate) async fn small_blob(&self, reference: &Reference, digest: &str, layer: &OciDescriptor, max: usize) -> Result<Vec<u8>, OciError> {
+    pub(crate) async fn small_blob(&self, reference: &Reference, layer: &OciDescriptor, max: usize) -> Result<Vec<u8>, OciError> {
         if layer.size < 0 || layer.size as usize > max {
             return Err(OciError::NotAPlugin {
                 reference: display(reference),
@@ -99,7 +123,7 @@ impl Oci {
         }
         let mut out = Vec::with_capacity(layer.size as usize);
         let client = self.client(reference.registry());
-        client.pull_blob(&pinned(reference, digest), layer, &mut out).await.map_err(|e| classify(reference, e))?;
+        client.pull_blob(reference, layer, &mut out).await.map_err(|e| classify(reference, e))?;
         Ok(out)
     }
 }

@@ -53,8 +53,10 @@ impl Host {
             )));
         }
         if manifest.source.is_some() {
-            if !component.is_empty() {
-                return Err(Error::InvalidManifest("the manifest names an oci:// `source`; send no component with it".into()));
+            if !component.is_empty() || sha256.is_some() {
+                return Err(Error::InvalidManifest(
+                    "the manifest names an oci:// `source`: send no component with it, and pin its bytes with `sha256` in the manifest".into(),
+                ));
             }
             return self.register_remote(manifest, manifest_text, db, data).await;
         }

@@ -26,8 +26,10 @@ struct Fingerprint {
 fn fingerprint(manifest_path: &Path) -> Option<Fingerprint> {
     let manifest = std::fs::read_to_string(manifest_path).ok()?;
     let dir = manifest_path.parent()?;
+    // A component in a registry has no file here to watch.
     let component = Manifest::parse(&manifest, manifest_path)
         .ok()
+        .filter(|m| m.source.is_none())
         .and_then(|m| std::fs::metadata(dir.join(&m.component)).ok())
         .map(|meta| (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
     Some(Fingerprint { manifest, component })
