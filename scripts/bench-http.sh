@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark d): HTTP no-op invoke throughput on loopback, Hostel vs `wasmtime serve`.
+# Benchmark d): HTTP no-op invoke throughput on loopback: Hostel vs the HTTP stack's limit
+# (a bare axum handler) and vs `wasmtime serve`.
+#   bare axum:       host/examples/bare_http.rs, the same route and runtime, which parses the
+#                    same JSON body and answers the same JSON with no plugin and no middleware
 #   Hostel:          POST /v1/plugins/hello-connector/connector/call  {"operation":"echo","args":…}
 #                    (the SDK template plugin; a warm pooled instance answers)
 #   wasmtime serve:  the hello-http wasi:http component (tests/plugins/hello-http), which
@@ -9,6 +12,7 @@
 # Installs what it needs: wrk (apt) and wasmtime-cli 48.0.8 (cargo, into target/tools; the
 # first run compiles it, ~10-15 min on 2 cores).
 # Usage: scripts/bench-http.sh [connections] [seconds]   (defaults: 32 connections, 10 s)
+#   BENCH_NO_PREPARE=1 skips scripts/prepare.sh (when the build is known to be current).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -18,7 +22,7 @@ SECS="${2:-10}"
 WASMTIME_VERSION=48.0.8
 TOOLS="$ROOT/target/tools"
 
-bash scripts/prepare.sh
+[ -n "${BENCH_NO_PREPARE:-}" ] || bash scripts/prepare.sh
 if ! command -v wrk >/dev/null 2>&1; then
   step "installing wrk (apt)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -43,6 +47,12 @@ pids+=($!)
 for _ in $(seq 100); do grep -q '^listening on ' "$work/hostel.out" 2>/dev/null && break; sleep 0.1; done
 hostel_url="$(sed -n 's/^listening on //p' "$work/hostel.out")/v1/plugins/hello-connector/connector/call"
 
+# The bare axum server (built by prepare.sh's --all-targets build).
+target/release/examples/bare_http 127.0.0.1:0 > "$work/bare.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^listening on ' "$work/bare.out" 2>/dev/null && break; sleep 0.1; done
+bare_url="$(sed -n 's/^listening on //p' "$work/bare.out")/v1/plugins/hello-connector/connector/call"
+
 # wasmtime serve with the equivalent wasi:http component, pooling allocator on; twice: with its
 # defaults (a fresh instance per request for WASIp2) and reusing warm instances like Hostel.
 wasmtime_serve() { # name extra-flags... -> sets $url
@@ -65,8 +75,9 @@ wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 EOF
-step "checking both answer"
+step "checking all answer"
 curl -sf -X POST -H 'content-type: application/json' -d "$body" "$hostel_url"; echo
+curl -sf -X POST -H 'content-type: application/json' -d "$body" "$bare_url"; echo
 curl -sf -X POST -H 'content-type: application/json' -d "$body" "$fresh_url"; echo
 curl -sf -X POST -H 'content-type: application/json' -d "$body" "$reuse_url"; echo
 
@@ -82,15 +93,22 @@ run() { # name url -> "requests/s p50 p99"
   echo "$rps $p50 $p99"
 }
 step "wrk: $CONNS connections, ${SECS}s each, one server at a time"
+read -r b_rps b_p50 b_p99 < <(run bare "$bare_url")
 read -r f_rps f_p50 f_p99 < <(run fresh "$fresh_url")
 read -r r_rps r_p50 r_p99 < <(run reuse "$reuse_url")
 read -r h_rps h_p50 h_p99 < <(run hostel "$hostel_url")
 
 ratio() { awk -v h="$1" -v w="$2" 'BEGIN { printf "%.2fx", h / w }'; }
+# wrk prints latencies as 812.00us, 1.23ms or 1.01s: in ms.
+ms() { awk -v t="$1" 'BEGIN { v = t + 0; if (t ~ /us$/) v /= 1000; else if (t ~ /[^m]s$/) v *= 1000; printf "%.3f", v }'; }
+p99ratio() { ratio "$(ms "$1")" "$(ms "$2")"; }
 echo
 echo "d) HTTP no-op invoke on loopback, $CONNS connections, wrk, ${SECS}s each"
-printf '%-44s %12s %10s %10s %16s\n' "server" "requests/s" "p50" "p99" "hostel / this"
-printf '%-44s %12s %10s %10s %16s\n' "wasmtime serve 48.0.8 (instance per request)" "$f_rps" "$f_p50" "$f_p99" "$(ratio "$h_rps" "$f_rps")"
-printf '%-44s %12s %10s %10s %16s\n' "wasmtime serve 48.0.8 (warm instance reuse)" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$h_rps" "$r_rps")"
-printf '%-44s %12s %10s %10s %16s\n' "hostel (pooled warm instances)" "$h_rps" "$h_p50" "$h_p99" "1.00x"
+printf '%-44s %12s %10s %10s %14s %14s\n' "server" "requests/s" "p50" "p99" "hostel/this" "hostel p99/this"
+row() { printf '%-44s %12s %10s %10s %14s %14s\n' "$1" "$2" "$3" "$4" "$(ratio "$h_rps" "$2")" "$(p99ratio "$h_p99" "$4")"; }
+row "bare axum handler (same JSON, no plugin)" "$b_rps" "$b_p50" "$b_p99"
+row "wasmtime serve 48.0.8 (instance per request)" "$f_rps" "$f_p50" "$f_p99"
+row "wasmtime serve 48.0.8 (warm instance reuse)" "$r_rps" "$r_p50" "$r_p99"
+row "hostel (pooled warm instances)" "$h_rps" "$h_p50" "$h_p99"
 echo
+echo "goals: hostel >= 0.6x the bare handler's requests/s, p99 <= 2x its p99; p99 <= wasmtime serve's (warm reuse)"

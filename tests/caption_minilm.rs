@@ -236,3 +236,44 @@ async fn long_texts_are_truncated_and_batched_within_the_memory_limit() {
     let info = s.plugin("caption-minilm").await;
     assert_eq!((info["instances_created"].as_u64(), info["errors"].as_u64()), (Some(1), Some(0)), "{info}");
 }
+
+/// Entries and bytes in the plugins' shared cache.
+async fn shared_entries(s: &Server) -> u64 {
+    let (_, cache) = s.get("/v1/cache").await;
+    cache["shared"]["entries"].as_u64().unwrap_or_else(|| panic!("{cache}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_vocabulary_is_what_the_component_would_embed() {
+    // The same weights under another guest path: the bundle's keys name the default
+    // path, so this copy embeds its vocabularies itself (seconds) and shares them
+    // through the host's cache.
+    let plugins = PluginsDir::new();
+    add_minilm(&plugins, "caption-minilm", MODEL_DIR);
+    add_minilm(&plugins, "minilm-embeds", &format!("{MODEL_DIR}/"));
+    let s = Server::start(&plugins);
+    let requests = [
+        json!({"description": "sunset over the ocean at the beach", "style": "inspirational", "hashtag_count": 30, "max_captions": 20}),
+        json!({"description": "new espresso machine at our cafe", "style": "professional", "hashtag_count": 30, "max_captions": 20}),
+    ];
+    let mut bundled = Vec::new();
+    for r in &requests {
+        let (status, body) = s.post_json("/v1/plugins/caption-minilm/caption", r).await;
+        assert_eq!(status, 200, "{body}");
+        bundled.push(body);
+    }
+    assert_eq!(shared_entries(&s).await, 0, "the default model read its vocabularies from the bundle, embedding none");
+    for (r, want) in requests.iter().zip(&bundled) {
+        let (status, got) = s.post_json("/v1/plugins/minilm-embeds/caption", r).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(tags(&got), tags(want), "same hashtags in the same order");
+        let (a, b) = (got["captions"].as_array().unwrap(), want["captions"].as_array().unwrap());
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            let (sx, sy) = (x["score"].as_f64().unwrap(), y["score"].as_f64().unwrap());
+            assert!((sx - sy).abs() < 1e-4, "{x} vs {y}");
+        }
+    }
+    // hashtags, inspirational and professional, embedded by the component.
+    assert_eq!(shared_entries(&s).await, 3);
+}

@@ -224,3 +224,28 @@ async fn at_critical_idle_plugins_lose_their_compiled_code() {
     let (status, _) = s.post_json("/v1/plugins/caption-keywords/caption", &json!({"description": "beach"})).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pressure_relief_stops_below_high_and_keeps_what_still_fits() {
+    let plugins = PluginsDir::new();
+    let limits = "memory = '96MiB'\nmemory_estimate = '1MiB'";
+    plugins.add_faulty("a", 0, limits).add_faulty("b", 0, limits).add_faulty("c", 0, limits).add_faulty("big", 0, limits);
+    let config = plugins.config("[memory]\nbudget = '256MiB'\nmin_idle = '0s'\ncheck_interval = '50ms'\neviction = 'lru'\n");
+    let s = Server::start_with(&plugins, &["--config", &config]);
+    // ~41 MiB each (47 % of the budget together), then ~81 MiB more: ~78 %, past `high` (75 %).
+    for plugin in ["a", "b", "c"] {
+        let (status, body) = faulty(&s, plugin, "alloc:40960").await;
+        assert_eq!(status, 200, "{plugin}: {body}");
+    }
+    let (status, body) = faulty(&s, "big", "alloc:81920").await;
+    assert_eq!(status, 200, "{body}");
+    let report = s.wait_for("/v1/admin/memory", 10, |r| r["level"] != "high" && r["level"] != "critical" && !r["recent_evictions"].as_array().unwrap().is_empty()).await;
+    // One eviction (the least recently used, a) brings it 5 % below `high`; evicting to
+    // `medium` (60 %) would have taken b as well.
+    let evicted: Vec<&str> = report["recent_evictions"].as_array().unwrap().iter().map(|e| e["plugin"].as_str().unwrap()).collect();
+    assert_eq!(evicted, ["a"], "{report}");
+    assert_eq!((instances(&report, "b").len(), instances(&report, "c").len(), instances(&report, "big").len()), (1, 1, 1), "{report}");
+    let effective = report["effective"].as_u64().unwrap();
+    assert!(effective < 256 * MIB * 70 / 100 && effective >= 256 * MIB * 60 / 100, "{report}");
+    assert_eq!(report["level"], "medium", "{report}");
+}

@@ -107,7 +107,12 @@ async fn readyz_and_healthz() {
     assert_eq!(status, 200);
     // Every response carries a request id (the caller's, or a new one) that the logs also show.
     let r = s.client.get(s.url("/healthz")).send().await.unwrap();
-    assert_eq!(r.headers()["x-request-id"].to_str().unwrap().len(), 36, "a UUID");
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (prefix, n) = id.split_once('-').expect("prefix-counter");
+    assert_eq!(prefix.len(), 16, "{id}");
+    assert!(n.parse::<u64>().is_ok(), "{id}");
+    let again = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), id, "each request gets its own id");
     let r = s.client.get(s.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
 }

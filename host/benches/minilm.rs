@@ -132,7 +132,7 @@ async fn main() {
     build().load(PLUGIN).await.unwrap();
 
     // Cold first instance: a fresh host (nothing in its shared cache), one caption call:
-    // instantiate, load the weights, embed the vocabulary, infer.
+    // instantiate, load the weights, read the bundled vocabulary embeddings, infer.
     let mut cold_first = Vec::new();
     for _ in 0..3 {
         cold_first.push(ms(caption(&build()).await));
@@ -177,7 +177,7 @@ async fn main() {
         native["load_ms"].as_f64().unwrap(), median(cold_first.clone())
     );
     println!("| cold first instance, one embed call (no vocabulary needed) | | {:.0} ms | goal ≤ 2000 ms |", median(cold_embed.clone()));
-    println!("| later instance (vocabulary from the host's cache), one caption call | | {:.0} ms | |", median(cold_later.clone()));
+    println!("| later instance, one caption call | | {:.0} ms | |", median(cold_later.clone()));
     println!();
     println!("cold first instance runs: caption {cold_first:.0?} ms, embed {cold_embed:.0?} ms; later instances: {cold_later:.0?} ms");
     println!("cosine of the component's and the native embedding of {:?}: {agreement:.7}", TEXTS[0]);

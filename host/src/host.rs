@@ -381,6 +381,12 @@ impl Host {
     }
 
     /// One plugin.
+    /// Whether `name` is registered (`unknown_plugin` if not): what a route
+    /// checks before reading a body, without building a [`PluginInfo`].
+    pub fn check_registered(&self, name: &str) -> Result<()> {
+        self.plugin(name).map(|_| ())
+    }
+
     pub fn plugin_info(&self, name: &str) -> Result<PluginInfo> {
         Ok(info(&*self.plugin(name)?))
     }

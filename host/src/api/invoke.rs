@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 /// Unknown plugins answer 404 whatever the body, so check before reading it.
 fn known(host: &Host, name: &str) -> Result<(), ApiError> {
-    host.plugin_info(name).map(|_| ()).map_err(ApiError::from)
+    host.check_registered(name).map_err(ApiError::from)
 }
 
 pub fn routes() -> OpenApiRouter<Host> {

@@ -26,7 +26,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Settings of the HTTP adapter.
@@ -74,8 +74,33 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
             crate::observe::telemetry::adopt_request(&span, request);
             span
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, Ids::new()))
         .with_state(host)
+}
+
+/// Request ids unique across restarts and nodes without a random draw per
+/// request: a random prefix drawn once, then a counter (`3f9c1a2b-17`).
+#[derive(Clone)]
+struct Ids {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Ids {
+    fn new() -> Ids {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS's randomness once per process.
+        let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let prefix = format!("{bits:016x}");
+        Ids { prefix: prefix.into(), next: Arc::new(std::sync::atomic::AtomicU64::new(1)) }
+    }
+}
+
+impl MakeRequestId for Ids {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::from_str(&format!("{}-{n}", self.prefix)).ok().map(RequestId::new)
+    }
 }
 
 /// Answers carry a W3C `traceparent` naming this request's span (when

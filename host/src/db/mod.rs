@@ -90,7 +90,8 @@ enum Write {
 /// Handle to the database: a writer thread and a reader connection.
 pub struct Db {
     path: PathBuf,
-    tx: Mutex<Sender<Write>>,
+    /// `Sender` is `Sync`: callers on every worker send without a lock.
+    tx: Sender<Write>,
     reader: Mutex<Connection>,
     recovery: Option<Recovery>,
     fresh: bool,
@@ -160,7 +161,7 @@ impl Db {
             .name("hostel-db".into())
             .spawn(move || write_loop(writer, rx, retention))
             .map_err(|e| DbError { path: path.to_path_buf(), message: format!("writer thread: {e}") })?;
-        Ok(Db { path: path.to_path_buf(), tx: Mutex::new(tx), reader: Mutex::new(reader), recovery, fresh })
+        Ok(Db { path: path.to_path_buf(), tx, reader: Mutex::new(reader), recovery, fresh })
     }
 
     /// Whether this start created the schema: a new file, or one whose rows
@@ -179,7 +180,7 @@ impl Db {
     }
 
     fn send(&self, w: Write) {
-        if self.tx.lock().unwrap().send(w).is_err() {
+        if self.tx.send(w).is_err() {
             tracing::error!("database writer has stopped; a write was dropped");
         }
     }
@@ -270,6 +271,9 @@ impl Db {
 
 /// Batches writes: waits for one, takes whatever else is queued, commits all
 /// in one transaction, then acknowledges flushes.
+/// How long a history write waits for others to share its transaction.
+const GATHER: Duration = Duration::from_millis(10);
+
 fn write_loop(mut conn: Connection, rx: Receiver<Write>, (retention, invocation_retention): (u64, u64)) {
     let mut batches: u64 = 0;
     loop {
@@ -278,11 +282,34 @@ fn write_loop(mut conn: Connection, rx: Receiver<Write>, (retention, invocation_
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        // History and samples wait up to 10 ms for company: under load one
+        // transaction then holds hundreds of calls instead of a few, which
+        // leaves the cores to the callers. Registry changes and flushes,
+        // whose senders wait for the commit, go at once.
+        let gather = matches!(first, Write::Invocation(_) | Write::Sample(_) | Write::Alert(_) | Write::Job(_));
+        let deadline = std::time::Instant::now() + if gather { GATHER } else { Duration::ZERO };
         let mut batch = vec![first];
         while batch.len() < 512 {
-            match rx.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
+            let next = match deadline.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => rx.recv_timeout(left).ok(),
+                _ => rx.try_recv().ok(),
+            };
+            match next {
+                Some(w) => {
+                    let urgent = matches!(w, Write::Plugin(..) | Write::Flush(_));
+                    batch.push(w);
+                    if urgent {
+                        // Take what is already queued, then commit.
+                        while batch.len() < 512 {
+                            match rx.try_recv() {
+                                Ok(w) => batch.push(w),
+                                Err(_) => break,
+                            }
+                        }
+                        break;
+                    }
+                }
+                None => break,
             }
         }
         let mut acks = Vec::new();

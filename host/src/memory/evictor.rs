@@ -90,14 +90,17 @@ impl Host {
     }
 
     /// At `high` or above: evicts idle instances older than `min_idle` until
-    /// below `medium`; at `critical` also unloads idle plugins' compiled code.
+    /// 5 % below `high` ([`Thresholds::relief_bytes`]); at `critical` also
+    /// unloads idle plugins' compiled code.
+    ///
+    /// [`Thresholds::relief_bytes`]: crate::memory::Thresholds::relief_bytes
     pub(crate) fn relieve_pressure(&self) -> Vec<Eviction> {
         let ledger = &self.inner.ledger;
         let level = ledger.level();
         if level < Level::High {
             return Vec::new();
         }
-        let target = ledger.thresholds().bytes_at(Level::Medium, ledger.budget());
+        let target = ledger.thresholds().relief_bytes(ledger.budget());
         let min_idle = self.inner.memory.min_idle;
         let mut evicted = self.evict_idle(min_idle, EvictionReason::Pressure, || ledger.effective() < target);
         if level == Level::Critical && ledger.effective() >= target {

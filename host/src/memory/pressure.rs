@@ -68,6 +68,16 @@ impl Thresholds {
         }
     }
 
+    /// Where pressure relief stops: 5 % of the budget below `high`, never
+    /// below `medium`. Evicting all the way to `medium` (as Hostel first did)
+    /// threw away a fifth of the budget's warm instances at every crossing,
+    /// each one a cold start later; the 5 % keeps the next crossing a few
+    /// loads away rather than the very next one.
+    pub fn relief_bytes(&self, budget: u64) -> u64 {
+        let f = (self.high - 0.05).max(self.medium);
+        (budget as f64 * f) as u64
+    }
+
     /// Bytes at which `level` starts.
     pub fn bytes_at(&self, level: Level, budget: u64) -> u64 {
         let f = match level {
@@ -77,5 +87,19 @@ impl Thresholds {
             Level::Critical => self.critical,
         };
         (budget as f64 * f) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relief_stops_below_high_but_never_below_medium() {
+        let t = Thresholds::default();
+        assert_eq!(t.relief_bytes(1000), 700);
+        assert!(t.level(t.relief_bytes(1000) - 1, 1000) == Level::Medium);
+        let close = Thresholds { medium: 0.70, high: 0.72, critical: 0.9 };
+        assert_eq!(close.relief_bytes(1000), 700);
     }
 }

@@ -7,6 +7,7 @@
 
 mod encoder;
 mod pthread;
+mod vocabulary;
 
 use encoder::{cosine, Encoder};
 use hostel_sdk::caption::{
@@ -16,8 +17,8 @@ use hostel_sdk::{log, Metadata, PluginError};
 use std::cell::OnceCell;
 use std::time::Instant;
 
-const HASHTAGS: &str = include_str!("../data/hashtags.tsv");
-const CAPTIONS: &str = include_str!("../data/captions.tsv");
+/// The vocabularies' embeddings computed ahead of time (see `vocabulary`).
+static BUNDLE: &[u8] = include_bytes!("../data/vocabulary.bin");
 /// Texts one `embed` call may ask for.
 const MAX_EMBED_TEXTS: usize = 256;
 /// Characters in one text (the encoder truncates at 256 tokens anyway).
@@ -63,7 +64,7 @@ impl From<encoder::Error> for PluginError {
 }
 
 fn model_dir() -> String {
-    hostel_sdk::config::get_or("model_dir", "/models/all-minilm-l6-v2")
+    hostel_sdk::config::get_or("model_dir", vocabulary::DEFAULT_MODEL_DIR)
 }
 
 impl State {
@@ -76,55 +77,53 @@ impl State {
     }
 
     fn hashtags(&self) -> Result<&[Entry], PluginError> {
-        vocabulary(&self.encoder, &self.hashtags, "hashtags", HASHTAGS.lines().filter_map(|l| l.split_once('\t')))
+        vocabulary(&self.encoder, &self.hashtags, "hashtags")
     }
 
     fn captions(&self, style: Style) -> Result<&[Entry], PluginError> {
-        let pairs = CAPTIONS.lines().filter_map(|l| l.split_once('\t')).filter(|(s, _)| *s == style.name()).map(|(_, c)| (c, c));
-        vocabulary(&self.encoder, &self.captions[style_index(style)], style.name(), pairs)
+        vocabulary(&self.encoder, &self.captions[style_index(style)], style.name())
     }
 }
 
-/// The entries of `cell`, embedded on first use: each pair is `(text kept,
-/// text embedded)`, e.g. a hashtag and its descriptive phrase.
-fn vocabulary<'a>(
-    encoder: &Encoder,
-    cell: &'a OnceCell<Vec<Entry>>,
-    what: &str,
-    pairs: impl Iterator<Item = (&'static str, &'static str)>,
-) -> Result<&'a [Entry], PluginError> {
+/// The entries of vocabulary `what`, made on first use from the bundle, the
+/// host's cache or the encoder.
+fn vocabulary<'a>(encoder: &Encoder, cell: &'a OnceCell<Vec<Entry>>, what: &str) -> Result<&'a [Entry], PluginError> {
     if let Some(entries) = cell.get() {
         return Ok(entries);
     }
     let start = Instant::now();
-    let (kept, embedded): (Vec<&str>, Vec<&str>) = pairs.unzip();
-    let vectors = shared_embeddings(encoder, &model_dir(), what, &embedded)?;
+    let (kept, embedded): (Vec<&str>, Vec<&str>) = vocabulary::pairs(what).into_iter().unzip();
+    let (vectors, source) = shared_embeddings(encoder, &model_dir(), what, &embedded)?;
     let entries = kept.iter().zip(vectors).map(|(t, v)| Entry { text: t.to_string(), vector: v }).collect();
-    log::info(&format!("{} {what} embeddings ready in {} ms", kept.len(), start.elapsed().as_millis()));
+    log::info(&format!("{} {what} embeddings ready in {} ms ({source})", kept.len(), start.elapsed().as_millis()));
     Ok(cell.get_or_init(|| entries))
 }
 
-/// Embeddings of the bundled `texts`, shared by all instances of the plugin
-/// through the host's cache: only the first instance pays for embedding them
-/// (seconds); later ones read them back (microseconds).
-fn shared_embeddings(encoder: &Encoder, dir: &str, what: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>, PluginError> {
-    const DIM: usize = 384;
-    // The key names the model and the exact texts, so an edit never reads stale vectors.
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for b in dir.bytes().chain(texts.iter().flat_map(|t| t.bytes().chain([0]))) {
-        hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+/// Embeddings of the bundled `texts` and where they came from: the bundle
+/// (computed ahead of time for the default model), else the host's cache,
+/// shared by all instances of the plugin, else the encoder (seconds; the
+/// result goes to the cache so only the first instance pays).
+fn shared_embeddings(encoder: &Encoder, dir: &str, what: &str, texts: &[&str]) -> Result<(Vec<Vec<f32>>, &'static str), PluginError> {
+    use vocabulary::DIM;
+    let key = vocabulary::key(dir, what, texts);
+    if let Some(vectors) = vocabulary::find(BUNDLE, &key, texts.len()) {
+        return Ok((vectors, "bundled"));
     }
-    let key = format!("embeddings/{what}/{hash:016x}");
     if let Some(bytes) = hostel_sdk::cache::get(&key).filter(|b| b.len() == texts.len() * DIM * 4) {
         let floats: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        return Ok(floats.chunks(DIM).map(<[f32]>::to_vec).collect());
+        return Ok((floats.chunks(DIM).map(<[f32]>::to_vec).collect(), "host cache"));
     }
     let vectors = encoder.embed(texts)?;
     if vectors.iter().all(|v| v.len() == DIM) {
         let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|f| f.to_le_bytes()).collect();
         hostel_sdk::cache::set(&key, &bytes, None);
     }
-    Ok(vectors)
+    let source = if dir == vocabulary::DEFAULT_MODEL_DIR {
+        "embedded: data/vocabulary.bin does not hold these texts; scripts/caption-vocabulary.sh remakes it"
+    } else {
+        "embedded"
+    };
+    Ok((vectors, source))
 }
 
 /// Runs `f` with this instance's state, loading the model on first use. A

@@ -10,6 +10,8 @@
 #[allow(dead_code)]
 #[path = "../../src/encoder.rs"]
 mod encoder;
+#[path = "../../src/vocabulary.rs"]
+mod vocabulary;
 
 use std::time::Instant;
 
@@ -20,7 +22,17 @@ fn main() {
             std::env::set_var(var, value);
         }
     }
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("vocabulary") {
+        let (dir, out) = match (args.nth(1), args.next()) {
+            (Some(dir), Some(out)) => (dir, out),
+            _ => {
+                eprintln!("usage: minilm-native vocabulary MODEL_DIR OUT");
+                std::process::exit(2);
+            }
+        };
+        return write_vocabulary(&dir, &out);
+    }
     let (dir, rounds) = match (args.next(), args.next().and_then(|r| r.parse::<usize>().ok())) {
         (Some(dir), Some(rounds)) if rounds > 0 => (dir, rounds),
         _ => {
@@ -49,6 +61,24 @@ fn main() {
     }
     let out = serde_json::json!({ "load_ms": load_ms, "one_ms": one, "batch_ms": many, "embedding": embedding });
     println!("{out}");
+}
+
+/// Embeds every bundled vocabulary as the plugin would (one `embed` call
+/// per vocabulary, so the same batches) and writes the bundle to `out`.
+fn write_vocabulary(dir: &str, out: &str) {
+    let encoder = encoder::Encoder::load(dir).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut records = Vec::new();
+    for what in vocabulary::NAMES {
+        let t = Instant::now();
+        let texts: Vec<&str> = vocabulary::pairs(what).into_iter().map(|(_, embedded)| embedded).collect();
+        assert!(!texts.is_empty(), "vocabulary {what} is empty");
+        let vectors = encoder.embed(&texts).unwrap_or_else(|e| panic!("{e:?}"));
+        eprintln!("{what}: {} texts in {:.0} ms", texts.len(), ms(t));
+        records.push((vocabulary::key(vocabulary::DEFAULT_MODEL_DIR, what, &texts), vectors));
+    }
+    let bytes = vocabulary::encode(&records);
+    std::fs::write(out, &bytes).unwrap_or_else(|e| panic!("{out}: {e}"));
+    eprintln!("wrote {out} ({} bytes)", bytes.len());
 }
 
 fn ms(t: Instant) -> f64 {
