@@ -12,7 +12,8 @@
 # Installs what it needs: wrk (apt) and wasmtime-cli 48.0.8 (cargo, into target/tools; the
 # first run compiles it, ~10-15 min on 2 cores).
 # Usage: scripts/bench-http.sh [connections] [seconds]   (defaults: 32 connections, 10 s)
-#   BENCH_NO_PREPARE=1 skips scripts/prepare.sh (when the build is known to be current).
+#   BENCH_NO_PREPARE=1 skips scripts/prepare.sh (when the build is known to be current);
+#   BENCH_NO_WASMTIME=1 leaves out wasmtime serve (and its first-time install).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -28,7 +29,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q wrk
 fi
-if ! "$TOOLS/bin/wasmtime" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
+if [ -z "${BENCH_NO_WASMTIME:-}" ] && ! "$TOOLS/bin/wasmtime" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
   step "installing wasmtime-cli $WASMTIME_VERSION into $TOOLS (first time only, ~10-15 min)"
   cargo install --locked --root "$TOOLS" "wasmtime-cli@$WASMTIME_VERSION"
 fi
@@ -64,10 +65,12 @@ wasmtime_serve() { # name extra-flags... -> sets $url
   url="http://127.0.0.1:$port/"
   for _ in $(seq 100); do curl -s -o /dev/null "$url" -d '{}' && break; sleep 0.1; done
 }
-wasmtime_serve fresh
-fresh_url=$url
-wasmtime_serve reuse --max-instance-reuse-count 100000 --idle-instance-timeout 60
-reuse_url=$url
+if [ -z "${BENCH_NO_WASMTIME:-}" ]; then
+  wasmtime_serve fresh
+  fresh_url=$url
+  wasmtime_serve reuse --max-instance-reuse-count 100000 --idle-instance-timeout 60
+  reuse_url=$url
+fi
 
 body='{"operation":"echo","args":{"n":1}}'
 cat > "$work/post.lua" <<EOF
@@ -78,8 +81,10 @@ EOF
 step "checking all answer"
 curl -sf -X POST -H 'content-type: application/json' -d "$body" "$hostel_url"; echo
 curl -sf -X POST -H 'content-type: application/json' -d "$body" "$bare_url"; echo
-curl -sf -X POST -H 'content-type: application/json' -d "$body" "$fresh_url"; echo
-curl -sf -X POST -H 'content-type: application/json' -d "$body" "$reuse_url"; echo
+if [ -z "${BENCH_NO_WASMTIME:-}" ]; then
+  curl -sf -X POST -H 'content-type: application/json' -d "$body" "$fresh_url"; echo
+  curl -sf -X POST -H 'content-type: application/json' -d "$body" "$reuse_url"; echo
+fi
 
 run() { # name url -> "requests/s p50 p99"
   wrk -t1 -c"$CONNS" -d2s -s "$work/post.lua" "$2" > /dev/null # warm-up
@@ -94,8 +99,10 @@ run() { # name url -> "requests/s p50 p99"
 }
 step "wrk: $CONNS connections, ${SECS}s each, one server at a time"
 read -r b_rps b_p50 b_p99 < <(run bare "$bare_url")
-read -r f_rps f_p50 f_p99 < <(run fresh "$fresh_url")
-read -r r_rps r_p50 r_p99 < <(run reuse "$reuse_url")
+if [ -z "${BENCH_NO_WASMTIME:-}" ]; then
+  read -r f_rps f_p50 f_p99 < <(run fresh "$fresh_url")
+  read -r r_rps r_p50 r_p99 < <(run reuse "$reuse_url")
+fi
 read -r h_rps h_p50 h_p99 < <(run hostel "$hostel_url")
 
 ratio() { awk -v h="$1" -v w="$2" 'BEGIN { printf "%.2fx", h / w }'; }
@@ -107,8 +114,10 @@ echo "d) HTTP no-op invoke on loopback, $CONNS connections, wrk, ${SECS}s each"
 printf '%-44s %12s %10s %10s %14s %14s\n' "server" "requests/s" "p50" "p99" "hostel/this" "hostel p99/this"
 row() { printf '%-44s %12s %10s %10s %14s %14s\n' "$1" "$2" "$3" "$4" "$(ratio "$h_rps" "$2")" "$(p99ratio "$h_p99" "$4")"; }
 row "bare axum handler (same JSON, no plugin)" "$b_rps" "$b_p50" "$b_p99"
-row "wasmtime serve 48.0.8 (instance per request)" "$f_rps" "$f_p50" "$f_p99"
-row "wasmtime serve 48.0.8 (warm instance reuse)" "$r_rps" "$r_p50" "$r_p99"
+if [ -z "${BENCH_NO_WASMTIME:-}" ]; then
+  row "wasmtime serve 48.0.8 (instance per request)" "$f_rps" "$f_p50" "$f_p99"
+  row "wasmtime serve 48.0.8 (warm instance reuse)" "$r_rps" "$r_p50" "$r_p99"
+fi
 row "hostel (pooled warm instances)" "$h_rps" "$h_p50" "$h_p99"
 echo
 echo "goals: hostel >= 0.6x the bare handler's requests/s, p99 <= 2x its p99; p99 <= wasmtime serve's (warm reuse)"

@@ -364,7 +364,7 @@ async fn main() {
             ("off-lru", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Lru)),
             ("off-gdsf", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Gdsf { inflation: true })),
             // What the host holds right after pressure relief (below `medium`).
-            ("ref-60%", trace::simulate(&trace, &cal.bytes, &costs, ((budget as f64 * 0.60) as u64).saturating_sub(cal.compiled), Rule::Reference)),
+            ("ref-70%", trace::simulate(&trace, &cal.bytes, &costs, ((budget as f64 * 0.70) as u64).saturating_sub(cal.compiled), Rule::Reference)),
         ];
         let mut runs: Vec<(String, Run)> = Vec::new();
         for policy in policies.iter().filter(|p| !p.is_empty()) {
@@ -408,6 +408,6 @@ async fn main() {
     println!("cost = eviction \"cost\" + prefetch; cost-np = without prefetch; lru = eviction \"lru\", no prefetch (the host before #17).");
     println!("steady s = cold seconds after each plugin's first call (that call is cold under every policy).");
     println!("reference, off-lru, off-gdsf: offline on the calibration's sizes and cold costs, capacity = 75% of the budget (where pressure");
-    println!("relief starts) less compiled code, evicting only when full; ref-60%: the reference with what is left after relief (60%).");
+    println!("relief starts) less compiled code, evicting only when full; ref-70%: the reference with what is left after relief (70%).");
     println!("Total run {:.0} s.", t0.elapsed().as_secs_f64());
 }
