@@ -380,13 +380,13 @@ impl Host {
         self.inner.registry.rejected()
     }
 
-    /// One plugin.
     /// Whether `name` is registered (`unknown_plugin` if not): what a route
     /// checks before reading a body, without building a [`PluginInfo`].
     pub fn check_registered(&self, name: &str) -> Result<()> {
         self.plugin(name).map(|_| ())
     }
 
+    /// One plugin.
     pub fn plugin_info(&self, name: &str) -> Result<PluginInfo> {
         Ok(info(&*self.plugin(name)?))
     }

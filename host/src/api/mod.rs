@@ -79,7 +79,7 @@ pub fn router(host: Host, options: ApiOptions) -> Router {
 }
 
 /// Request ids unique across restarts and nodes without a random draw per
-/// request: a random prefix drawn once, then a counter (`3f9c1a2b-17`).
+/// request: a random prefix drawn once, then a counter (`3f9c1a2b5d7e9f01-17`).
 #[derive(Clone)]
 struct Ids {
     prefix: Arc<str>,

@@ -272,9 +272,9 @@ impl Db {
 /// How long a history write waits for others to share its transaction.
 const GATHER: Duration = Duration::from_millis(10);
 
-/// Batches writes: waits for one, takes whatever else is queued, commits all
-/// in one transaction, then acknowledges flushes.
-
+/// Batches writes: waits for one (history waits [`GATHER`] more for
+/// company), takes whatever else is queued, commits all in one transaction,
+/// then acknowledges flushes and registry changes.
 fn write_loop(mut conn: Connection, rx: Receiver<Write>, (retention, invocation_retention): (u64, u64)) {
     let mut batches: u64 = 0;
     loop {

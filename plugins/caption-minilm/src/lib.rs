@@ -110,8 +110,7 @@ fn shared_embeddings(encoder: &Encoder, dir: &str, what: &str, texts: &[&str]) -
         return Ok((vectors, "bundled"));
     }
     if let Some(bytes) = hostel_sdk::cache::get(&key).filter(|b| b.len() == texts.len() * DIM * 4) {
-        let floats: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        return Ok((floats.chunks(DIM).map(<[f32]>::to_vec).collect(), "host cache"));
+        return Ok((vocabulary::decode(&bytes), "host cache"));
     }
     let vectors = encoder.embed(texts)?;
     if vectors.iter().all(|v| v.len() == DIM) {

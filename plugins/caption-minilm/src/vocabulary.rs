@@ -72,8 +72,13 @@ pub fn find(bundle: &[u8], key: &str, count: usize) -> Option<Vec<Vec<f32>>> {
             if n != count {
                 return None;
             }
-            let floats: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            return Some(floats.chunks(DIM).map(<[f32]>::to_vec).collect());
+            return Some(decode(data));
         }
     }
+}
+
+/// Vectors of DIM f32 LE each, as the bundle and the host's cache hold them.
+pub fn decode(data: &[u8]) -> Vec<Vec<f32>> {
+    let floats: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    floats.chunks(DIM).map(<[f32]>::to_vec).collect()
 }
