@@ -11,7 +11,7 @@
 //! Zipf trace runs on a fresh host per policy:
 //!   cost — `eviction = "cost"` with prefetch (the default host),
 //!   cost-np — the same without prefetch (what the policy alone does),
-//!   lru — `eviction = "lru"` without prefetch (the host before #17),
+//!   lru — `eviction = "lru"` without prefetch, `min_idle` 1 s (the host before #17),
 //! and offline, on the calibration's sizes and costs, a reference that knows
 //! the future (evict the instance whose next use is farthest per cold second
 //! and byte), with the capacity the host keeps warm (the `high` level, less
@@ -19,7 +19,8 @@
 //! Cold starts are calls no warm instance served (the host's history says);
 //! cold seconds are each cold call's latency less its plugin's warm latency.
 //! Every host runs the default `[memory]` settings but the budget, `eviction`
-//! and `prefetch_budget` (`min_idle` 1 s; `HOSTEL_BENCH_MIN_IDLE` changes it).
+//! and `prefetch_budget`; lru also keeps `min_idle` at 1 s, its default before
+//! #17, which suits it better than 0 s (`HOSTEL_BENCH_MIN_IDLE` sets it for all).
 //! Manifests' `memory_estimate` are set near the measured sizes, as an
 //! operator would (a 16 MiB estimate for a 1.5 MiB instance makes every cold
 //! start evict 16 MiB, under any policy).
@@ -276,7 +277,9 @@ async fn play(dir: &Path, artifacts: &Path, plugins: &[Plugin], trace: &[Step], 
         "cost-np" => ("cost", "0B"),
         _ => ("lru", "0B"),
     };
-    let min_idle: String = env_or("HOSTEL_BENCH_MIN_IDLE", "1s".to_string());
+    // lru as the host before #17 ran it (`min_idle` 1 s, its default then, and
+    // better for lru than 0 s); cost with the host's default (0 s).
+    let min_idle: String = env_or("HOSTEL_BENCH_MIN_IDLE", if eviction == "lru" { "1s" } else { "0s" }.to_string());
     let config = format!("[memory]\nbudget = '{budget}B'\neviction = '{eviction}'\nprefetch_budget = '{prefetch}'\nmin_idle = '{min_idle}'\n");
     let s = Server::start(dir, &config, Some(artifacts));
     // Map every compiled component first (loads are not what is measured), then start cold.
@@ -405,7 +408,7 @@ async fn main() {
     for g in goals {
         println!("  {g}");
     }
-    println!("cost = eviction \"cost\" + prefetch; cost-np = without prefetch; lru = eviction \"lru\", no prefetch (the host before #17).");
+    println!("cost = eviction \"cost\" + prefetch; cost-np = without prefetch; lru = eviction \"lru\", no prefetch, min_idle 1 s (the host before #17).");
     println!("steady s = cold seconds after each plugin's first call (that call is cold under every policy).");
     println!("reference, off-lru, off-gdsf: offline on the calibration's sizes and cold costs, capacity = 75% of the budget (where pressure");
     println!("relief starts) less compiled code, evicting only when full; ref-70%: the reference with what is left after relief (70%).");

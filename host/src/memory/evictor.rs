@@ -3,8 +3,9 @@
 //!
 //! Order: lowest plugin priority first, then the policy's (see `policy`:
 //! `cost` — expected cold-start seconds lost per byte freed — or `lru`). Three
-//! triggers: pressure (at `high`, until below `medium`; at `critical` also the
-//! compiled components of idle plugins), idle timeouts, and explicit requests
+//! triggers: pressure (at `high`, until 5 % below it; at `critical` also the
+//! compiled components of idle plugins; and before admitting an instance that
+//! would reach `high`, just enough to stay below), idle timeouts, and explicit requests
 //! (`free(bytes)`, and admission making room for a new instance or a compile,
 //! which may also unload idle plugins' compiled code). Pressure is measured on
 //! the ledger plus the unexplained rest of RSS, so it reacts to real memory.
@@ -22,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvictionReason {
-    /// The ledger was at `high` or above.
+    /// The ledger was at `high` or above, or a new instance would have taken it there.
     Pressure,
     /// The instance sat idle past its plugin's `idle_timeout`.
     IdleTimeout,
@@ -87,6 +88,19 @@ impl Host {
             evicted.extend(self.unload_idle_plugins(|| ledger.used() + needed <= budget));
         }
         evicted
+    }
+
+    /// Before admitting `needed` bytes: if they would take pressure to `high`,
+    /// evicts idle instances older than `min_idle` (policy order, reason
+    /// `pressure`) until they no longer would, or nothing idle is left. Never
+    /// refuses: the budget, not `high`, is what admission enforces.
+    pub(crate) fn keep_below_high(&self, needed: u64) -> Vec<Eviction> {
+        let ledger = &self.inner.ledger;
+        let high = ledger.thresholds().bytes_at(Level::High, ledger.budget());
+        if ledger.effective() + needed < high {
+            return Vec::new();
+        }
+        self.evict_idle(self.inner.memory.min_idle, EvictionReason::Pressure, || ledger.effective() + needed < high)
     }
 
     /// At `high` or above: evicts idle instances older than `min_idle` until
