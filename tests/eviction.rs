@@ -83,7 +83,6 @@ async fn under_cost_the_expensive_instance_survives_and_a_cheap_one_of_the_same_
     assert!(score(&before, "slow") > 10.0 * score(&before, "cheap"), "{before}");
     let victim = e["score"].as_f64().unwrap();
     assert!((victim - score(&before, "cheap")).abs() < 0.5 * score(&before, "cheap") + 1e-6, "{e} vs {before}");
-    assert!(after["eviction_clock"].as_f64().unwrap() >= victim, "the clock rose to the victim's score: {after}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,8 @@
 //!   cost — `eviction = "cost"` with prefetch (the default host),
 //!   cost-np — the same without prefetch (what the policy alone does),
 //!   lru — `eviction = "lru"` without prefetch, `min_idle` 1 s (the host before #17),
-//! and offline, on the calibration's sizes and costs, a reference that knows
+//! and offline, on the calibration's sizes and costs, the host's cost order
+//! (and classic GDSF with its clock, which the host dropped), LRU, and a reference that knows
 //! the future (evict the instance whose next use is farthest per cold second
 //! and byte), with the capacity the host keeps warm (the `high` level, less
 //! compiled code).
@@ -365,6 +366,7 @@ async fn main() {
         let offline = [
             ("reference", reference.clone()),
             ("off-lru", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Lru)),
+            ("off-cost", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Gdsf { inflation: false })),
             ("off-gdsf", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Gdsf { inflation: true })),
             // What the host holds right after pressure relief (below `medium`).
             ("ref-70%", trace::simulate(&trace, &cal.bytes, &costs, ((budget as f64 * 0.70) as u64).saturating_sub(cal.compiled), Rule::Reference)),
@@ -410,7 +412,8 @@ async fn main() {
     }
     println!("cost = eviction \"cost\" + prefetch; cost-np = without prefetch; lru = eviction \"lru\", no prefetch, min_idle 1 s (the host before #17).");
     println!("steady s = cold seconds after each plugin's first call (that call is cold under every policy).");
-    println!("reference, off-lru, off-gdsf: offline on the calibration's sizes and cold costs, capacity = 75% of the budget (where pressure");
-    println!("relief starts) less compiled code, evicting only when full; ref-70%: the reference with what is left after relief (70%).");
+    println!("reference, off-lru, off-cost (the host's cost order), off-gdsf (the same with GDSF's clock): offline on the calibration's");
+    println!("sizes and cold costs, capacity = 75% of the budget (`high`, which admission keeps below) less compiled code, evicting only");
+    println!("when full; ref-70%: the reference with what is left after relief (70%).");
     println!("Total run {:.0} s.", t0.elapsed().as_secs_f64());
 }

@@ -199,7 +199,6 @@ impl HostBuilder {
                 engine: self.engine.clone(),
                 baseline_rss: std::sync::atomic::AtomicU64::new(0),
                 admitting: std::sync::atomic::AtomicU64::new(0),
-                clock: crate::memory::Clock::default(),
                 started: std::time::Instant::now(),
                 prefetch: Mutex::new(None),
                 plugins_dir: self.plugins_dir.clone(),
@@ -275,8 +274,6 @@ pub(crate) struct Inner {
     pub baseline_rss: std::sync::atomic::AtomicU64,
     /// Bytes of instances waiting for admission (compiles leave them room).
     pub admitting: std::sync::atomic::AtomicU64,
-    /// The eviction policy's GDSF clock.
-    pub clock: crate::memory::Clock,
     /// Zero of the host's clock in seconds ([`Host::secs`]).
     pub started: std::time::Instant,
     /// Wakes the prefetcher (when it runs).

@@ -83,8 +83,9 @@ pub enum Rule {
     /// second of cold cost and byte freed (never used again: first).
     Reference,
     Lru,
-    /// GreedyDual-Size-Frequency as the host scores it (`inflation`: the
-    /// clock rises to each victim's score; without, frequency × cost / size).
+    /// GreedyDual-Size-Frequency: frequency × cost / size, as the host scores
+    /// it; `inflation` adds the classic clock (it rises to each victim's
+    /// score, given as credit on use), which the host dropped.
     Gdsf { inflation: bool },
 }
 

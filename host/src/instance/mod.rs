@@ -69,8 +69,6 @@ pub struct Instance {
     /// How long it took to instantiate, until its first call adds the rest
     /// of its cold cost (see [`crate::memory::Usage::cold`]).
     pub(crate) pending_cold: Option<std::time::Duration>,
-    /// The eviction clock when it was last used (its GDSF credit).
-    pub(crate) credit: f64,
     /// Made by prefetch and not used by a call yet.
     pub(crate) prefetched: bool,
 }

@@ -275,7 +275,7 @@ impl Host {
         plugin.lost.store(false, Ordering::Relaxed);
         let took = started.elapsed();
         tracing::debug!(plugin = &*plugin.name, us = took.as_micros() as u64, "instantiated");
-        Ok(Instance { id, store, raw, exports, uses: 1, pending_cold: Some(took), credit: 0.0, prefetched: false })
+        Ok(Instance { id, store, raw, exports, uses: 1, pending_cold: Some(took), prefetched: false })
     }
 
     /// Prefetch's instance of `plugin`: made only with a free pool permit and
@@ -303,7 +303,6 @@ impl Host {
         if ledger.level() >= crate::memory::Level::Medium {
             return Ok(false);
         }
-        instance.credit = self.inner.clock.now();
         instance.prefetched = true;
         plugin.put_idle(loaded.generation, instance);
         Ok(true)
@@ -333,7 +332,7 @@ impl Host {
     }
 
     /// What a successful call says about the plugin's cold cost and warm
-    /// calls; gives the instance its eviction credit.
+    /// calls.
     pub(crate) fn learn(&self, plugin: &Plugin, instance: &mut Instance, call: Duration) {
         let mut usage = plugin.usage.lock().unwrap();
         match instance.pending_cold.take() {
@@ -341,7 +340,6 @@ impl Host {
             None => usage.warm(call.as_secs_f64()),
         }
         usage.instance_bytes = instance.store.data().limiter.used();
-        instance.credit = self.inner.clock.now();
         instance.prefetched = false;
     }
 

@@ -148,7 +148,6 @@ impl Host {
             priority: plugin.manifest.priority,
             bytes,
             last_used: view.since.saturating_duration_since(self.inner.started).as_secs_f64(),
-            credit: view.credit,
             cold_secs: usage.cold_secs,
             frequency: usage.frequency_at(now),
         }
@@ -201,9 +200,8 @@ impl Host {
         let score = policy::score(&v.candidate);
         let policy = self.inner.memory.eviction;
         if matches!(reason, EvictionReason::Pressure | EvictionReason::Admission) {
-            // Evicted for memory, not for disuse: the clock rises past it, and
-            // prefetch may bring it back when memory allows.
-            self.inner.clock.evicted(score);
+            // Evicted for memory, not for disuse: prefetch may bring it back
+            // when memory allows.
             plugin.lost.store(true, Ordering::Relaxed);
         }
         let e = Eviction { ts_ms: now_ms(), plugin: plugin.name.to_string(), instance: Some(id), bytes, reason, policy, score: Some(score) };

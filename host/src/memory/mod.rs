@@ -11,7 +11,7 @@ mod report;
 
 pub use evictor::{Eviction, EvictionReason, FreeReport};
 pub use ledger::{InstanceId, InstanceUsage, Ledger, LevelChange, Snapshot};
-pub use policy::{Clock, Policy, Usage};
+pub use policy::{Policy, Usage};
 pub(crate) use prefetch::spawn_prefetcher;
 pub use pressure::{Level, Thresholds};
 pub use report::{InstanceReport, MemoryReport, PluginMemory};
@@ -27,9 +27,9 @@ pub struct MemoryConfig {
     pub budget: u64,
     pub thresholds: Thresholds,
     /// Idle instances younger than this are left alone by pressure eviction.
-    /// 0 by default: under `cost` a just-used instance already carries the
-    /// clock as credit, and skipping young instances broke the policy's order
-    /// (the eviction bench lost 1.2–1.5× more cold seconds with 1 s).
+    /// 0 by default: sparing young instances overrode the policy's order (a
+    /// big cheap instance just used outlived an expensive one), and the
+    /// eviction bench lost 1.2–1.5× more cold seconds under `cost` with 1 s.
     pub min_idle: Duration,
     /// How often the evictor looks at pressure and idle timeouts.
     pub check_interval: Duration,

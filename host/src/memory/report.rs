@@ -22,8 +22,8 @@ pub struct InstanceReport {
     /// `idle` (in the pool) or `busy` (a call holds it).
     pub state: &'static str,
     pub idle_ms: Option<u64>,
-    /// Idle instances: the eviction score (GDSF: credit + frequency ×
-    /// cold seconds / MiB; lowest goes first within a priority).
+    /// Idle instances: the eviction score (frequency × cold seconds / MiB;
+    /// lowest goes first within a priority).
     pub score: Option<f64>,
     /// Made by prefetch and not called yet.
     pub prefetched: bool,
@@ -88,8 +88,6 @@ pub struct MemoryReport {
     pub system_total: u64,
     /// `[memory] eviction`: `cost` or `lru`.
     pub eviction: crate::memory::Policy,
-    /// The GDSF clock: credit an instance gets when it is used.
-    pub eviction_clock: f64,
     /// Newest last: what went, why (`reason`), by which `policy`, at what `score`.
     pub recent_evictions: Vec<Eviction>,
 }
@@ -161,7 +159,6 @@ impl Host {
             system_available: available,
             system_total: total,
             eviction: self.inner.memory.eviction,
-            eviction_clock: self.inner.clock.now(),
             recent_evictions: self.inner.evictions.lock().unwrap().iter().cloned().collect(),
         }
     }

@@ -71,8 +71,6 @@ pub(crate) struct Idle {
 pub struct IdleView {
     pub id: crate::memory::InstanceId,
     pub since: Instant,
-    /// Its GDSF credit (the eviction clock when it was last used).
-    pub credit: f64,
     /// Made by prefetch, not used by a call yet.
     pub prefetched: bool,
 }
@@ -327,7 +325,7 @@ impl Plugin {
             .lock()
             .unwrap()
             .iter()
-            .map(|i| IdleView { id: i.instance.id, since: i.since, credit: i.instance.credit, prefetched: i.instance.prefetched })
+            .map(|i| IdleView { id: i.instance.id, since: i.since, prefetched: i.instance.prefetched })
             .collect()
     }
 
