@@ -145,3 +145,37 @@ async fn prefetch_brings_an_evicted_expensive_instance_back_warm_and_never_past_
     let since = &all[..all.len() - alerts_before];
     assert!(since.iter().all(|a| a["to_level"] == "low"), "prefetch raised the level: {alerts}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_evicts_before_a_new_instance_would_reach_high_so_pressure_never_gets_there() {
+    let plugins = PluginsDir::new();
+    // ~20.5 MiB each once called, and their manifests say so.
+    for name in ["a", "b", "c"] {
+        plugins.add_copy("slow-start", name, false, |m| {
+            m.replace("INIT_MS = \"200\"", "INIT_MS = \"0\"")
+                .replace("INIT_KIB = \"4096\"", &format!("INIT_KIB = \"{}\"", 19 << 10))
+                .replace("memory_estimate = \"2MiB\"", "memory_estimate = \"21MiB\"")
+        });
+    }
+    // The monitor looks rarely: any eviction below comes from admission.
+    let config = plugins.config("[memory]\nbudget = '64MiB'\nmin_idle = '0s'\ncheck_interval = '30s'\n");
+    let s = Server::start_with(&plugins, &["--config", &config]);
+    info(&s, "a", "x").await;
+    info(&s, "b", "x").await;
+    let (_, before) = s.get("/v1/admin/memory").await;
+    assert_eq!(before["level"], "medium", "a and b hold ~41 of 64 MiB: {before}");
+    assert!(evicted(&before).is_empty(), "{before}");
+    // c's 21 MiB would take the ledger to ~62 MiB, past `high` (48 MiB): one
+    // idle instance goes first, and c is admitted below `high`.
+    info(&s, "c", "x").await;
+    let (_, after) = s.get("/v1/admin/memory").await;
+    let gone = evicted(&after);
+    assert_eq!(gone.len(), 1, "{after}");
+    assert_eq!(gone[0].1, "pressure", "{after}");
+    assert!(gone[0].0 == "a" || gone[0].0 == "b", "{after}");
+    assert_eq!(instances(&after, "c"), 1, "{after}");
+    assert!(after["used"].as_u64().unwrap() < 64 * MIB * 75 / 100, "{after}");
+    let (_, alerts) = s.get("/v1/admin/alerts").await;
+    let levels: Vec<&str> = alerts["alerts"].as_array().unwrap().iter().map(|a| a["to_level"].as_str().unwrap()).collect();
+    assert!(!levels.iter().any(|l| *l == "high" || *l == "critical"), "pressure reached high: {levels:?}");
+}

@@ -343,12 +343,12 @@ impl Host {
         HostBuilder::default()
     }
 
-    /// The world of `kind`.
-    /// Seconds since the host was built: the clock of the eviction policy.
+    /// Seconds since the host was built: the time base of call frequencies.
     pub(crate) fn secs(&self) -> f64 {
         self.inner.started.elapsed().as_secs_f64()
     }
 
+    /// The world of `kind`.
     pub(crate) fn world(&self, kind: &crate::plugin::Kind) -> Result<&Arc<dyn crate::world::World>> {
         self.inner.worlds.get(kind.as_str()).ok_or_else(|| Error::InvalidManifest(self.inner.worlds.check(kind.as_str()).unwrap_err()))
     }

@@ -84,7 +84,8 @@ pub enum Rule {
     Reference,
     Lru,
     /// GreedyDual-Size-Frequency: frequency × cost / size, as the host scores
-    /// it; `inflation` adds the classic clock (it rises to each victim's
+    /// it (counts undecayed: a trace lasts seconds, the half-life is ten
+    /// minutes); `inflation` adds the classic clock (it rises to each victim's
     /// score, given as credit on use), which the host dropped.
     Gdsf { inflation: bool },
 }

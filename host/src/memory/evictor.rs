@@ -92,15 +92,29 @@ impl Host {
 
     /// Before admitting `needed` bytes: if they would take pressure to `high`,
     /// evicts idle instances older than `min_idle` (policy order, reason
-    /// `pressure`) until they no longer would, or nothing idle is left. Never
-    /// refuses: the budget, not `high`, is what admission enforces.
+    /// `pressure`) until they no longer would. Evicts nothing when even every
+    /// idle instance would not be enough (busy instances, compiles or RSS no
+    /// charge explains hold the rest): that would be loss without relief.
+    /// Never refuses: the budget, not `high`, is what admission enforces.
     pub(crate) fn keep_below_high(&self, needed: u64) -> Vec<Eviction> {
         let ledger = &self.inner.ledger;
         let high = ledger.thresholds().bytes_at(Level::High, ledger.budget());
         if ledger.effective() + needed < high {
             return Vec::new();
         }
-        self.evict_idle(self.inner.memory.min_idle, EvictionReason::Pressure, || ledger.effective() + needed < high)
+        let victims = self.victims(self.inner.memory.min_idle);
+        let idle: u64 = victims.iter().map(|v| v.candidate.bytes).sum();
+        if ledger.effective() + needed >= high + idle {
+            return Vec::new();
+        }
+        let mut evicted = Vec::new();
+        for v in victims {
+            if ledger.effective() + needed < high {
+                break;
+            }
+            evicted.extend(self.evict_one(&v, EvictionReason::Pressure));
+        }
+        evicted
     }
 
     /// At `high` or above: evicts idle instances older than `min_idle` until

@@ -8,10 +8,12 @@
 //!   instance's score is `frequency × cold_secs / MiB`: the cold seconds its
 //!   plugin's callers are expected to wait through per MiB freed, per unit of
 //!   time (frequency is a call count decayed in real time, so it is a rate).
-//!   Age enters through that decay, not through GDSF's clock `L` (which rises
-//!   to each victim's score and is given to instances as credit): with
-//!   decay the clock counts recency twice, and on the eviction bench's traces
-//!   it lost 1.1–1.2× more cold seconds, offline and in the host alike.
+//!   Age enters through that decay (minutes), not through GDSF's clock `L`
+//!   (which rises to each victim's score and is given to instances as
+//!   credit): with decay the clock counts recency twice, and on the eviction
+//!   bench's traces (stationary Zipf over a few seconds, where decay does
+//!   nothing) it lost 1.1–1.2× more cold seconds, offline and in the host.
+//!   A frequency below one call counts as one.
 //!   Lowest score goes first; equal scores go least recently used first.
 
 use serde::{Deserialize, Serialize};
