@@ -368,7 +368,7 @@ async fn main() {
             ("off-lru", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Lru)),
             ("off-cost", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Gdsf { inflation: false })),
             ("off-gdsf", trace::simulate(&trace, &cal.bytes, &costs, capacity, Rule::Gdsf { inflation: true })),
-            // What the host holds right after pressure relief (below `medium`).
+            // What the host holds right after pressure relief (70 %).
             ("ref-70%", trace::simulate(&trace, &cal.bytes, &costs, ((budget as f64 * 0.70) as u64).saturating_sub(cal.compiled), Rule::Reference)),
         ];
         let mut runs: Vec<(String, Run)> = Vec::new();

@@ -208,8 +208,8 @@ impl Host {
         let ledger = &self.inner.ledger;
         let needed = plugin.manifest.limits.memory_estimate.as_u64();
         // An instance that would take pressure to `high` first evicts just
-        // enough idle ones, in the policy's order, to stay below it: one
-        // victim now rather than a batch of them when relief runs.
+        // enough idle ones, in the policy's order, to stay below it, rather
+        // than relief evicting a batch after the crossing.
         self.keep_below_high(needed);
         if let Some(id) = ledger.admit(&plugin.name, needed) {
             return Ok(id);

@@ -96,25 +96,17 @@ impl Host {
     /// idle instance would not be enough (busy instances, compiles or RSS no
     /// charge explains hold the rest): that would be loss without relief.
     /// Never refuses: the budget, not `high`, is what admission enforces.
-    pub(crate) fn keep_below_high(&self, needed: u64) -> Vec<Eviction> {
+    pub(crate) fn keep_below_high(&self, needed: u64) {
         let ledger = &self.inner.ledger;
         let high = ledger.thresholds().bytes_at(Level::High, ledger.budget());
         if ledger.effective() + needed < high {
-            return Vec::new();
+            return;
         }
         let victims = self.victims(self.inner.memory.min_idle);
         let idle: u64 = victims.iter().map(|v| v.candidate.bytes).sum();
-        if ledger.effective() + needed >= high + idle {
-            return Vec::new();
+        if ledger.effective() + needed < high + idle {
+            self.evict_in_order(victims, EvictionReason::Pressure, || ledger.effective() + needed < high);
         }
-        let mut evicted = Vec::new();
-        for v in victims {
-            if ledger.effective() + needed < high {
-                break;
-            }
-            evicted.extend(self.evict_one(&v, EvictionReason::Pressure));
-        }
-        evicted
     }
 
     /// At `high` or above: evicts idle instances older than `min_idle` until
@@ -188,14 +180,14 @@ impl Host {
         all
     }
 
-    fn evict_idle(
-        &self,
-        min_idle: Duration,
-        reason: EvictionReason,
-        done: impl Fn() -> bool,
-    ) -> Vec<Eviction> {
+    fn evict_idle(&self, min_idle: Duration, reason: EvictionReason, done: impl Fn() -> bool) -> Vec<Eviction> {
+        self.evict_in_order(self.victims(min_idle), reason, done)
+    }
+
+    /// Evicts `victims` front to back until `done`.
+    fn evict_in_order(&self, victims: Vec<Victim>, reason: EvictionReason, done: impl Fn() -> bool) -> Vec<Eviction> {
         let mut evicted = Vec::new();
-        for v in self.victims(min_idle) {
+        for v in victims {
             if done() {
                 break;
             }

@@ -12,7 +12,7 @@
 //!   (which rises to each victim's score and is given to instances as
 //!   credit): with decay the clock counts recency twice, and on the eviction
 //!   bench's traces (stationary Zipf over a few seconds, where decay does
-//!   nothing) it lost 1.1–1.2× more cold seconds, offline and in the host.
+//!   nothing) it lost 1.07–1.2× more cold seconds, offline and in the host.
 //!   A frequency below one call counts as one.
 //!   Lowest score goes first; equal scores go least recently used first.
 
