@@ -29,6 +29,39 @@ async fn one_instance_serves_a_hundred_sequential_calls() {
     assert!((p["reuse_ratio"].as_f64().unwrap() - 0.99).abs() < 1e-9);
 }
 
+/// Many concurrent callers across hundreds of epoch ticks: the pool's instances
+/// serve them all. (A pooled instance used to yield at the first instruction of
+/// every call after a tick; the runtime then started more calls than there were
+/// instances and made, and dropped, one instance per ~190 calls.)
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_callers_across_epoch_ticks_do_not_churn_instances() {
+    let plugins = PluginsDir::new();
+    plugins.add("faulty", |m| m);
+    let s = std::sync::Arc::new(Server::start(&plugins));
+    assert_eq!(faulty(&s, "faulty", "count").await.0, 200);
+    let started = std::time::Instant::now();
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while started.elapsed() < std::time::Duration::from_secs(2) && calls < 5000 {
+                    assert_eq!(faulty(&s, "faulty", "count").await.0, 200);
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let mut calls = 0;
+    for c in callers {
+        calls += c.await.unwrap();
+    }
+    let p = pool(&s, "faulty").await;
+    assert!(calls > 1000, "only {calls} calls in 2 s");
+    assert!(p["created"].as_u64().unwrap() <= 4, "{calls} calls made {p}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn max_uses_recycles_and_traps_are_never_reused() {
     let plugins = PluginsDir::new();

@@ -219,7 +219,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             // Tests that provoke thousands of faults on purpose may quiet the server.
-            .env("RUST_LOG", std::env::var("HOSTEL_TEST_SERVER_LOG").unwrap_or_else(|_| "warn,tower_http=off".into()))
+            .env("RUST_LOG", std::env::var("HOSTEL_TEST_SERVER_LOG").unwrap_or_else(|_| "warn,hostel::api::response=off".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -5,9 +5,8 @@
 
 use super::ApiError;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::Bytes;
@@ -231,18 +230,22 @@ impl AsyncWrite for Watched {
 }
 
 /// A total deadline on reading the request body: tower-http's body timeout
-/// restarts at every frame, so a byte a second would never trip it.
-/// A body that misses it is answered `408 request_timeout`.
-pub(super) async fn body_deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+/// restarts at every frame, so a byte a second would never trip it. Wraps the
+/// body of `request` (if it has one); the flag tells [`after_body`] it expired.
+pub(super) fn watch_body(limit: Duration, request: Request) -> (Request, Option<Arc<AtomicBool>>) {
     if hyper::body::Body::is_end_stream(request.body()) {
-        return next.run(request).await;
+        return (request, None);
     }
     let expired = Arc::new(AtomicBool::new(false));
     let sleep = Box::pin(tokio::time::sleep(limit));
     let flag = expired.clone();
     let request = request.map(move |inner| Body::new(DeadlineBody { inner, sleep, limit, expired: flag }));
-    let response = next.run(request).await;
-    if !expired.load(Ordering::Relaxed) {
+    (request, Some(expired))
+}
+
+/// The answer to a request whose body missed the deadline is `408 request_timeout`.
+pub(super) fn after_body(limit: Duration, response: Response, expired: Option<Arc<AtomicBool>>) -> Response {
+    if !expired.is_some_and(|e| e.load(Ordering::Relaxed)) {
         return response;
     }
     let message = format!("the request body did not arrive within {} (http.body_timeout)", humantime::format_duration(limit));

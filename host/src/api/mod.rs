@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod edge;
 mod error;
 mod events;
 mod invoke;
@@ -26,8 +27,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 /// Settings of the HTTP adapter.
 #[derive(Debug, Clone)]
@@ -54,65 +53,16 @@ impl Default for ApiOptions {
 pub fn router(host: Host, options: ApiOptions) -> Router {
     let token: Option<Arc<str>> = options.token.as_deref().map(Arc::from);
     let (routes, _) = documented(token.clone(), options.auth).split_for_parts();
-    let request_id = axum::http::HeaderName::from_static("x-request-id");
-    routes
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(options.max_body))
-        .layer(axum::middleware::from_fn_with_state(options.http.body_timeout, limits::body_deadline))
-        // A panic anywhere in a handler is a 500 for that request, never a
-        // dropped connection; the layer above gives it the error shape.
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn_with_state(token, redact::layer))
-        .layer(axum::middleware::from_fn(traceparent_out))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            // The path only: a query may carry a token (the dashboard's ?token=).
-            let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id,
-                "otel.name" = tracing::field::Empty, "otel.kind" = tracing::field::Empty);
-            crate::observe::telemetry::adopt_request(&span, request);
-            span
-        }))
-        .layer(SetRequestIdLayer::new(request_id, Ids::new()))
-        .with_state(host)
-}
-
-/// Request ids unique across restarts and nodes without a random draw per
-/// request: a random prefix drawn once, then a counter (`3f9c1a2b5d7e9f01-17`).
-#[derive(Clone)]
-struct Ids {
-    prefix: Arc<str>,
-    next: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Ids {
-    fn new() -> Ids {
-        use std::hash::{BuildHasher, Hasher};
-        // RandomState is seeded from the OS's randomness once per process.
-        let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        let prefix = format!("{bits:016x}");
-        Ids { prefix: prefix.into(), next: Arc::new(std::sync::atomic::AtomicU64::new(1)) }
-    }
-}
-
-impl MakeRequestId for Ids {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        axum::http::HeaderValue::from_str(&format!("{}-{n}", self.prefix)).ok().map(RequestId::new)
-    }
-}
-
-/// Answers carry a W3C `traceparent` naming this request's span (when
-/// spans are exported), so a caller can find the trace of its call.
-async fn traceparent_out(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    let mut response = next.run(request).await;
-    if let Some(tp) = crate::observe::telemetry::traceparent(&tracing::Span::current()) {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&tp) {
-            response.headers_mut().insert("traceparent", v);
-        }
-    }
-    response
+        .with_state(host);
+    // Around the router, not through `Router::layer`, which wraps every route
+    // and so boxes the stack once more per request.
+    use tower::Layer as _;
+    let routes = DefaultBodyLimit::max(options.max_body).layer(routes);
+    let edge = edge::Settings::new(token, options.http.body_timeout);
+    Router::new().fallback_service(edge::Edge::new(routes, edge))
 }
 
 /// Every route with its OpenAPI description, registered together so the

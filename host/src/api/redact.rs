@@ -1,5 +1,5 @@
-//! One rule for what callers see, applied in one place (a layer over every
-//! route):
+//! One rule for what callers see, applied in one place (the edge of every
+//! request, [`super::edge`]):
 //! - every error answer has the `{"error":{"code","message"}}` shape, also
 //!   the ones axum or a panic produce (plain text otherwise);
 //! - a caller who is not an operator (no valid bearer token, on a host that
@@ -8,12 +8,9 @@
 //!   no anonymous callers: its management routes are open to all.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Largest error body rewritten (errors are small; anything else passes as is).
@@ -34,11 +31,9 @@ pub(crate) fn is_operator(headers: &HeaderMap, token: Option<&str>) -> bool {
         .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes())))
 }
 
-/// The layer: marks the request, then fixes the answer's shape and content.
-pub(crate) async fn layer(State(token): State<Option<Arc<str>>>, mut request: Request, next: Next) -> Response {
-    let operator = is_operator(request.headers(), token.as_deref());
-    request.extensions_mut().insert(Operator(operator));
-    let response = next.run(request).await;
+/// Fixes an answer's shape and content for a caller who is (or is not) an
+/// operator; the request was marked with [`Operator`] on its way in.
+pub(crate) async fn shape(response: Response, operator: bool) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -179,7 +179,7 @@ impl Host {
         if let Some(mut instance) = plugin.take_idle(loaded.generation) {
             plugin.stats.instances_reused.fetch_add(1, Ordering::Relaxed);
             self.emit_instance(&plugin, InstanceAction::Reused, instance.id, instance.store.data().limiter.used(), None);
-            instance.store.data_mut().deadline = Some(deadline);
+            crate::instance::arm(&mut instance.store, deadline);
             instance.store.data_mut().limiter.new_call();
             instance.uses += 1;
             call.reused = true;

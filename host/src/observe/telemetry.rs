@@ -134,6 +134,9 @@ pub(crate) fn adopt_request<B>(span: &tracing::Span, request: &http::Request<B>)
 
 /// The `traceparent` naming `span`, when spans are exported.
 pub(crate) fn traceparent(span: &tracing::Span) -> Option<String> {
+    if !EXPORTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let cx = span.context();
     let sc = cx.span().span_context().clone();
     sc.is_valid().then(|| format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))

@@ -65,7 +65,7 @@ impl CaptionStream {
         let (Some(mut lease), Some(resource)) = (self.lease.take(), self.resource) else {
             return Ok(None);
         };
-        lease.instance.store.data_mut().deadline = Some(crate::invoke::deadline(lease.plugin.manifest.limits.call_timeout));
+        crate::instance::arm(&mut lease.instance.store, crate::invoke::deadline(lease.plugin.manifest.limits.call_timeout));
         let outcome = match lease.typed::<CaptionModel>() {
             Ok((exports, store)) => exports.hostel_plugin_captioner().caption_stream().call_next(store, resource).await,
             Err(e) => return Err(e),

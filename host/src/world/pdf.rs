@@ -141,7 +141,7 @@ impl PageStream {
     /// The next page, or `None` after the last one.
     pub async fn next(&mut self) -> Result<Option<PageText>> {
         let Some(mut lease) = self.lease.take() else { return Ok(None) };
-        lease.instance.store.data_mut().deadline = Some(crate::invoke::deadline(lease.plugin.manifest.limits.call_timeout));
+        crate::instance::arm(&mut lease.instance.store, crate::invoke::deadline(lease.plugin.manifest.limits.call_timeout));
         let outcome: wasmtime::Result<std::result::Result<Option<PageText>, PluginError>> = match (lease.typed::<PdfExports>()?, &mut self.state) {
             ((PdfExports::V0_2(e), store), Pages::Native(resource)) => {
                 e.hostel_plugin_pdf().page_stream().call_next(store, *resource).await.map(|r| r.map(|p| p.map(page)).map_err(error))
