@@ -9,12 +9,13 @@
 //!
 //! One service instead of a tower layer each, and around the router instead of
 //! through `Router::layer` (which wraps every route): the stack was cloned and
-//! boxed per layer per request, a third of the host's CPU per warm call.
+//! boxed per layer per request (measured in-process: 13.5 µs of CPU per warm
+//! call with the layers, 8.5 µs with this service).
 
 use super::redact::{self, Operator};
 use super::{limits, ApiError};
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use std::convert::Infallible;
@@ -29,9 +30,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// What every request's edge needs, shared by all of them.
 pub(super) struct Settings {
     /// The bearer token that makes a caller an operator, if the host has one.
-    pub token: Option<Arc<str>>,
+    token: Option<Arc<str>>,
     /// `http.body_timeout`.
-    pub body_timeout: Duration,
+    body_timeout: Duration,
     ids: Ids,
 }
 
@@ -122,20 +123,19 @@ async fn shaped<S>(settings: &Settings, mut inner: S, mut request: Request) -> R
 where
     S: tower_service::Service<Request, Response = Response, Error = Infallible>,
 {
-    use futures::FutureExt as _;
     let operator = redact::is_operator(request.headers(), settings.token.as_deref());
     request.extensions_mut().insert(Operator(operator));
     let (request, expired) = limits::watch_body(settings.body_timeout, request);
     // The router's `call` and its future both run inside the catch.
-    let answer = std::panic::AssertUnwindSafe(async move { inner.call(request).await }).catch_unwind().await;
-    let response = match answer {
-        Ok(Ok(response)) => limits::after_body(settings.body_timeout, response, expired),
-        Ok(Err(never)) => match never {},
-        Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            tracing::error!("a request handler panicked: {}", what.as_deref().unwrap_or("?"));
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the host failed while handling this request (a bug: it was logged); the host serves on").into_response()
+    let answer = crate::invoke::unpanicked(async move {
+        match inner.call(request).await {
+            Ok(response) => Ok(response),
+            Err(never) => match never {},
         }
+    });
+    let response = match answer.await {
+        Ok(response) => limits::after_body(settings.body_timeout, response, expired),
+        Err(e) => ApiError::from(e).into_response(),
     };
     redact::shape(response, operator).await
 }
