@@ -150,10 +150,14 @@ impl Host {
                     plugin.set_failed(message, transient);
                 }
             }
-            let warm = outcome.as_ref().ok().cloned();
+            let loaded = outcome.is_ok();
             let _ = tx.send(LoadProgress::Done(outcome));
-            if let Some(loaded) = warm {
-                host.warm_up(&plugin, &loaded).await;
+            // The channel holds the outcome while any end of it lives: drop
+            // ours now, so an unload right after the first call frees the
+            // compiled code without waiting for this task to be scheduled.
+            drop(tx);
+            if loaded {
+                host.warm_up(&plugin).await;
             }
         });
         rx
@@ -284,9 +288,12 @@ impl Host {
     }
 
     /// Makes the manifest's `min_warm` instances right after a load.
-    async fn warm_up(&self, plugin: &Arc<Plugin>, loaded: &Arc<Loaded>) {
+    async fn warm_up(&self, plugin: &Arc<Plugin>) {
         let warm = plugin.manifest.pool.min_warm.min(plugin.manifest.pool.max_idle);
         for _ in 0..warm {
+            // Looked up each time: an unload meanwhile ends the warm-up.
+            let Some(loaded) = plugin.loaded() else { return };
+            let loaded = &loaded;
             let deadline = crate::invoke::deadline(plugin.manifest.limits.call_timeout);
             match self.instantiate(plugin, loaded, deadline).await {
                 Ok(instance) => plugin.put_idle(loaded.generation, instance),

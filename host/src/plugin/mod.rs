@@ -351,11 +351,13 @@ impl Plugin {
             self.stats.recycled.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let current = self.loaded().map(|l| l.generation);
-        if current != Some(generation) {
+        // Looked at under the idle lock: an unload resets the slot before it
+        // clears the idle list, so an instance pushed here is either of the
+        // current load or cleared by that unload.
+        let mut idle = self.idle.lock().unwrap();
+        if self.loaded().map(|l| l.generation) != Some(generation) {
             return;
         }
-        let mut idle = self.idle.lock().unwrap();
         if idle.len() < pool.max_idle as usize {
             idle.push(Idle { generation, instance, since: Instant::now() });
         }
